@@ -1,0 +1,243 @@
+package logstore
+
+import (
+	"fmt"
+	"log/slog"
+	"path"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/loftmq/loft/internal/fs"
+)
+
+// Log is one partition log: an ordered list of segments, the last of which
+// (the active one) takes appends. It is safe for concurrent use.
+//
+// Locks: maint serialises whole-log changes (retention, compaction,
+// truncation, close) and is taken before mu; mu guards the fields below it
+// and is held only for in-memory work, never across a write or sync.
+type Log struct {
+	name   string
+	dir    string
+	fsys   fs.FS
+	files  *handles
+	policy FsyncPolicy
+	logger *slog.Logger
+	now    func() time.Time
+
+	maint sync.Mutex
+
+	mu       sync.Mutex
+	idle     sync.Cond // signalled when the flusher stops
+	cfg      Config
+	segs     []*segment // by base offset; the last is active
+	start    int64      // log start offset
+	hw       int64      // high watermark: offsets below it are visible
+	next     int64      // offset the next append gets
+	tailSize int64      // active segment size once pending bytes are written
+	pend     *pass      // appends waiting for the flusher
+	spare    *pass      // an emptied pass, reused to spare allocations
+	flushing bool
+	paused   bool       // appends wait: truncation or close is under way
+	unsynced bool       // written but not yet synced (FsyncInterval, FsyncNever)
+	broken   error      // a failed write left bytes to cut before the next one
+	orphans  []*segment // segments dropped after a failure, files to remove
+	closed   bool
+}
+
+// Name returns the log's name within its store.
+func (l *Log) Name() string { return l.name }
+
+// Config returns the log's configuration.
+func (l *Log) Config() Config {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cfg
+}
+
+// SetConfig changes the log's configuration; it applies to the next append
+// and the next retention or compaction pass.
+func (l *Log) SetConfig(c Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cfg = c
+	return nil
+}
+
+// StartOffset returns the first offset of the log that may be read.
+func (l *Log) StartOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.start
+}
+
+// HighWatermark returns the offset after the last visible record: durable
+// with FsyncAlways, written otherwise.
+func (l *Log) HighWatermark() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.hw
+}
+
+// Size returns the visible bytes of all segments.
+func (l *Log) Size() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var n int64
+	for _, s := range l.segs {
+		n += s.size
+	}
+	return n
+}
+
+// Segments returns the number of segments, for tests and metrics.
+func (l *Log) Segments() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.segs)
+}
+
+func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
+
+// find returns the index of the segment holding offset: the last whose base
+// is at most offset. The caller holds mu and knows offset >= segs[0].base.
+func (l *Log) find(offset int64) int {
+	return sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset }) - 1
+}
+
+// openLog opens or creates the log in dir, recovering its active segment.
+func openLog(fsys fs.FS, files *handles, dir, name string, cfg Config, opts *Options) (*Log, error) {
+	l := &Log{
+		name: name, dir: dir, fsys: fsys, files: files,
+		policy: opts.Fsync, logger: opts.Logger.With("log", name), now: opts.Now,
+		cfg: cfg, pend: &pass{},
+	}
+	l.idle.L = &l.mu
+	if err := fsys.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("logstore: open %s: %w", name, err)
+	}
+	if err := l.recover(); err != nil {
+		return nil, fmt.Errorf("logstore: open %s: %w", name, err)
+	}
+	return l, nil
+}
+
+const startOffsetFile = "start-offset"
+
+// recover loads the segments of the log directory: indexes of sealed
+// segments are loaded or rebuilt; the active segment is scanned, unless its
+// index proves a clean shutdown, and cut at the first bad batch.
+func (l *Log) recover() error {
+	names, err := l.fsys.ReadDir(l.dir)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if base, ok := parseSegmentName(n); ok {
+			l.segs = append(l.segs, newSegment(l.dir, base, l.now()))
+		} else if path.Ext(n) == ".tmp" || path.Ext(n) == ".cleaned" {
+			l.fsys.Remove(path.Join(l.dir, n)) // an interrupted write or compaction
+		}
+	}
+	for i, s := range l.segs {
+		if err := l.recoverSegment(s, i == len(l.segs)-1); err != nil {
+			return err
+		}
+	}
+	if len(l.segs) == 0 {
+		l.segs = []*segment{newSegment(l.dir, 0, l.now())} // its file comes with the first append
+	}
+	for i := 1; i < len(l.segs); i++ {
+		if prev := l.segs[i-1]; prev.end > l.segs[i].base {
+			return fmt.Errorf("%w: segment %s ends at offset %d, after the next one starts (%d)",
+				ErrCorrupt, prev.logPath, prev.end, l.segs[i].base)
+		}
+	}
+	act := l.active()
+	l.start, l.hw, l.next, l.tailSize = l.segs[0].base, act.end, act.end, act.size
+	if b, err := readSmallFile(l.fsys, path.Join(l.dir, startOffsetFile)); err == nil {
+		if v, err := strconv.ParseInt(string(b), 10, 64); err == nil && v > l.start {
+			l.start = min(v, l.hw)
+		}
+	}
+	return nil
+}
+
+func (l *Log) recoverSegment(s *segment, active bool) error {
+	s.onDisk = true
+	size, err := l.fsys.Stat(s.logPath)
+	if err != nil {
+		return err
+	}
+	if s.loadIndex(l.fsys, size) {
+		s.sealed = !active
+		return nil
+	}
+	f, err := l.fsys.Open(s.logPath)
+	if err != nil {
+		return err
+	}
+	interval := l.cfg.IndexIntervalBytes
+	res := scan(f, size, s.base, active, func(h header, pos int64) { s.add(h, pos, interval) })
+	f.Close()
+	if active {
+		if res.err != nil {
+			if err := l.cut(s, res.valid, size, res.err); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if res.err != nil {
+		// Not cut: a sealed segment's damage is reported when read, and the
+		// batches after it stay where an operator can still get at them.
+		l.logger.Error("logstore: damaged sealed segment; index stops at the damage",
+			"segment", s.logPath, "position", res.valid, "size", size, "err", res.err)
+	}
+	s.sealed = true
+	if err := s.writeIndex(l.fsys); err != nil {
+		l.logger.Warn("logstore: cannot save rebuilt index", "segment", s.logPath, "err", err)
+	}
+	return nil
+}
+
+// cut truncates the active segment at the end of its last valid batch: what
+// follows was never acknowledged (a torn write) or is damage we cannot trust.
+func (l *Log) cut(s *segment, valid, size int64, why error) error {
+	l.logger.Warn("logstore: recovery cut the log tail",
+		"segment", s.logPath, "position", valid, "bytes", size-valid, "offset", s.end, "reason", why)
+	f, err := l.fsys.OpenFile(s.logPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(valid); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+func readSmallFile(fsys fs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	n, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	if n > 1<<20 {
+		return nil, fmt.Errorf("logstore: %s: %d bytes, too large", name, n)
+	}
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, 0); err != nil && n > 0 {
+		return nil, err
+	}
+	return b, nil
+}

@@ -1,0 +1,271 @@
+package logstore
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"time"
+)
+
+// Sync makes every written append durable. FsyncInterval calls it on a
+// timer; with FsyncAlways there is never anything to do.
+func (l *Log) Sync() error {
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return nil
+	}
+	return l.syncActive()
+}
+
+func (l *Log) syncActive() error {
+	l.mu.Lock()
+	if !l.unsynced {
+		l.mu.Unlock()
+		return nil
+	}
+	l.unsynced = false
+	s := l.active()
+	l.mu.Unlock()
+	f, err := l.files.acquire(s)
+	if err == nil {
+		err = f.Sync()
+		l.files.release(s)
+	}
+	if err != nil {
+		l.mu.Lock()
+		l.unsynced = true
+		l.mu.Unlock()
+		return fmt.Errorf("logstore: sync %s: %w", s.logPath, err)
+	}
+	return nil
+}
+
+// quiesce stops new appends and waits until the flusher is idle; the caller
+// holds mu and must call resume.
+func (l *Log) quiesce() {
+	l.paused = true
+	for l.flushing {
+		l.idle.Wait()
+	}
+}
+
+func (l *Log) resume() {
+	l.paused = false
+	l.idle.Broadcast()
+}
+
+// Close completes in-flight appends, syncs and closes the log. Appends
+// after Close fail with ErrClosed.
+func (l *Log) Close() error {
+	l.maint.Lock()
+	defer l.maint.Unlock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.quiesce()
+	l.closed = true
+	l.resume()
+	l.mu.Unlock()
+	var firstErr error
+	if err := l.repair(); err != nil {
+		firstErr = err
+	}
+	if err := l.syncActive(); err != nil && firstErr == nil {
+		firstErr = err
+	}
+	l.mu.Lock()
+	act := l.active()
+	var x *indexFile
+	if l.broken == nil && act.onDisk {
+		x = act.indexFile() // lets the next open skip scanning: a clean shutdown
+	}
+	segs := l.segs
+	l.mu.Unlock()
+	if x != nil {
+		if err := writeFile(l.fsys, act.indexPath, x.marshal(), true); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	for _, s := range segs {
+		l.files.retire(s)
+	}
+	return firstErr
+}
+
+// ApplyRetention deletes whole segments that fall outside the retention
+// limits (age, total size) or below the log start offset, oldest first, and
+// returns how many it deleted. An active segment that has expired is rolled
+// and deleted too, so a topic that went quiet still empties.
+func (l *Log) ApplyRetention(now time.Time) (int, error) {
+	l.maint.Lock()
+	defer l.maint.Unlock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return 0, ErrClosed
+	}
+	cfg := l.cfg
+	var total int64
+	for _, s := range l.segs {
+		total += s.size
+	}
+	deletable := func(s *segment) bool {
+		if s.end <= l.start && s.size > 0 {
+			return true
+		}
+		if !cfg.Delete {
+			return false
+		}
+		newest := s.maxTime
+		if newest < 0 {
+			newest = s.created.UnixMilli()
+		}
+		expired := cfg.RetentionAge >= 0 && now.UnixMilli()-newest > cfg.RetentionAge.Milliseconds()
+		oversize := cfg.RetentionBytes >= 0 && total-s.size >= cfg.RetentionBytes
+		return s.size > 0 && (expired || oversize)
+	}
+	drop := 0
+	for drop < len(l.segs)-1 && deletable(l.segs[drop]) {
+		total -= l.segs[drop].size
+		drop++
+	}
+	var sealed []sealedIndex
+	if drop == len(l.segs)-1 && deletable(l.active()) {
+		// Roll the expired active segment away, then delete it.
+		l.quiesce()
+		if act := l.active(); l.broken == nil && act.size > 0 {
+			act.sealed = true
+			sealed = append(sealed, sealedIndex{act, act.indexFile()})
+			l.roll()
+			drop++
+		}
+		l.resume()
+	}
+	dropped := append([]*segment(nil), l.segs[:drop]...)
+	l.segs = l.segs[drop:]
+	l.start = max(l.start, l.segs[0].base)
+	l.mu.Unlock()
+	for _, si := range sealed {
+		l.saveSealed(si)
+	}
+	return drop, l.remove(dropped)
+}
+
+// remove deletes the files of segments no longer in the log.
+func (l *Log) remove(segs []*segment) error {
+	var firstErr error
+	for _, s := range segs {
+		l.files.retire(s)
+		for _, p := range []string{s.logPath, s.indexPath} {
+			if err := l.fsys.Remove(p); err != nil && !isNotExist(err) && firstErr == nil {
+				firstErr = fmt.Errorf("logstore: remove %s: %w", p, err)
+			}
+		}
+	}
+	if len(segs) > 0 {
+		if err := l.fsys.SyncDir(l.dir); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		l.logger.Info("logstore: deleted segments", "segments", len(segs), "start_offset", l.StartOffset())
+	}
+	return firstErr
+}
+
+// DeleteRecordsBefore makes offset the log start offset: records below it
+// are no longer readable, and the segments wholly below it are deleted. It
+// returns the new log start offset.
+func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
+	l.mu.Lock()
+	if offset > l.hw || offset < 0 {
+		hw := l.hw
+		l.mu.Unlock()
+		return 0, fmt.Errorf("%w: %d beyond the high watermark %d", ErrOffsetOutOfRange, offset, hw)
+	}
+	if offset <= l.start {
+		start := l.start
+		l.mu.Unlock()
+		return start, nil
+	}
+	l.start = offset
+	l.mu.Unlock()
+	// Durable before acknowledged: a restart must not bring the records back.
+	if err := writeFile(l.fsys, path.Join(l.dir, startOffsetFile), []byte(strconv.FormatInt(offset, 10)), true); err != nil {
+		return 0, fmt.Errorf("logstore: save start offset: %w", err)
+	}
+	_, err := l.ApplyRetention(l.now())
+	return offset, err
+}
+
+// TruncateSuffix removes every batch at or after the one holding offset,
+// so that the log ends where that batch began, and returns the new end.
+// Replication needs it to discard a diverged tail.
+func (l *Log) TruncateSuffix(offset int64) (int64, error) {
+	l.maint.Lock()
+	defer l.maint.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	if offset < l.start {
+		return 0, fmt.Errorf("%w: %d below the log start %d", ErrOffsetOutOfRange, offset, l.start)
+	}
+	l.quiesce()
+	defer l.resume()
+	if offset >= l.hw {
+		return l.hw, nil
+	}
+	i := l.find(offset)
+	s := l.segs[i]
+	pos := int64(0)
+	if offset > s.base {
+		f, err := l.files.acquire(s)
+		if err != nil {
+			return 0, err
+		}
+		pos, _, err = seekBatch(f, segView{seg: s, limit: s.size, idx: s.idx}, offset)
+		l.files.release(s)
+		if err != nil && err != errPastEnd {
+			return 0, err
+		}
+	}
+	if err := l.remove(l.segs[i+1:]); err != nil {
+		return 0, err
+	}
+	l.segs = l.segs[:i+1]
+	if err := l.shrink(s, pos); err != nil {
+		return 0, err
+	}
+	l.hw, l.next, l.tailSize = s.end, s.end, s.size
+	return l.hw, nil
+}
+
+// shrink cuts segment s to size bytes and makes it the active segment
+// again. The caller holds mu with the flusher quiesced.
+func (l *Log) shrink(s *segment, size int64) error {
+	if err := l.fsys.Remove(s.indexPath); err != nil && !isNotExist(err) {
+		return err
+	}
+	f, err := l.fsys.OpenFile(s.logPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	s.reset()
+	s.sealed = false
+	interval := l.cfg.IndexIntervalBytes
+	if res := scan(f, size, s.base, false, func(h header, pos int64) { s.add(h, pos, interval) }); res.err != nil {
+		return res.err
+	}
+	return nil
+}
