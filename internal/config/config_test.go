@@ -1,0 +1,74 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loftmq/loft/internal/logstore"
+)
+
+func TestDefaultIsValid(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatalf("Default().Validate() = %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(*Config)
+		wantErr string // "" means valid
+	}{
+		{"empty addresses disable listeners", func(c *Config) { c.KafkaAddr, c.AMQPAddr, c.HTTPAddr = "", "", "" }, ""},
+		{"all interfaces", func(c *Config) { c.KafkaAddr = ":9092" }, ""},
+		{"ipv6", func(c *Config) { c.HTTPAddr = "[::1]:8080" }, ""},
+		{"port zero picks a free port", func(c *Config) { c.AMQPAddr = "127.0.0.1:0" }, ""},
+		{"interval fsync", func(c *Config) { c.Fsync = logstore.FsyncPolicy{Mode: logstore.FsyncInterval, Interval: time.Second} }, ""},
+		{"never fsync", func(c *Config) { c.Fsync = logstore.FsyncPolicy{Mode: logstore.FsyncNever} }, ""},
+		{"debug json", func(c *Config) { c.LogLevel, c.LogFormat = "debug", "json" }, ""},
+
+		{"empty data dir", func(c *Config) { c.DataDir = "" }, "data-dir must not be empty"},
+		{"addr without port", func(c *Config) { c.KafkaAddr = "localhost" }, `kafka-addr: "localhost": want host:port`},
+		{"bare ipv6", func(c *Config) { c.HTTPAddr = "::1" }, `http-addr: "::1": want host:port`},
+		{"named port", func(c *Config) { c.AMQPAddr = "127.0.0.1:amqp" }, `amqp-addr: "127.0.0.1:amqp": port "amqp" must be a number`},
+		{"port out of range", func(c *Config) { c.HTTPAddr = "127.0.0.1:65536" }, `port "65536" must be a number from 0 to 65535`},
+		{"zero interval", func(c *Config) { c.Fsync = logstore.FsyncPolicy{Mode: logstore.FsyncInterval} }, "fsync: interval 0s must be positive"},
+		{"unknown fsync mode", func(c *Config) { c.Fsync.Mode = 42 }, "fsync: unknown mode 42"},
+		{"bad level", func(c *Config) { c.LogLevel = "verbose" }, `log-level: "verbose": want one of debug, info, warn, error`},
+		{"upper-case level", func(c *Config) { c.LogLevel = "INFO" }, `log-level: "INFO"`},
+		{"bad format", func(c *Config) { c.LogFormat = "xml" }, `log-format: "xml": want one of text, json`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.edit(&c)
+			err := c.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate() = nil, want error containing %q", tt.wantErr)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("Validate() = %v, want it to wrap ErrInvalid", err)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Validate() = %q, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := Default()
+	c.DataDir, c.LogLevel = "", "loud"
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "data-dir") || !strings.Contains(err.Error(), "log-level") {
+		t.Fatalf("Validate() = %v, want both data-dir and log-level reported", err)
+	}
+}

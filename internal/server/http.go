@@ -1,0 +1,78 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Timeouts of the HTTP listener. A client that trickles its headers or
+// never reads its response must not hold a connection (and a goroutine)
+// forever.
+const (
+	httpReadHeaderTimeout = 5 * time.Second
+	httpReadTimeout       = 30 * time.Second
+	httpWriteTimeout      = 30 * time.Second
+	httpIdleTimeout       = 2 * time.Minute
+)
+
+// startHTTP binds the HTTP listener and serves it in the background. A
+// bind failure is returned at once, as a startup error; a failure while
+// serving goes to serveErr, which Run watches.
+//
+// For now it serves only the health endpoints; the HTTP API (management,
+// publish, consume, metrics) will mount on the same listener.
+func (s *Server) startHTTP(serveErr chan<- error) (*http.Server, error) {
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("server: http listener: %w", err)
+	}
+	s.httpAddr = ln.Addr()
+	h := &http.Server{
+		Handler:           s.healthHandler(),
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := h.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			select { // the first failure is enough to shut down
+			case serveErr <- fmt.Errorf("server: http listener: %w", err):
+			default:
+			}
+		}
+	}()
+	s.logger.Info("listening", "proto", "http", "addr", ln.Addr().String())
+	return h, nil
+}
+
+// healthHandler serves GET /healthz (the process is alive) and GET /readyz
+// (the store is open and every listener is up; 503 during startup and
+// shutdown, so a load balancer stops sending before the listeners close).
+func (s *Server) healthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeText(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			writeText(w, http.StatusServiceUnavailable, "not ready")
+			return
+		}
+		writeText(w, http.StatusOK, "ok")
+	})
+	return mux
+}
+
+func writeText(w http.ResponseWriter, code int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	io.WriteString(w, body)
+}

@@ -1,0 +1,247 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/loftmq/loft/internal/config"
+	"github.com/loftmq/loft/internal/fs"
+	"github.com/loftmq/loft/internal/logstore"
+)
+
+// ShutdownTimeout bounds graceful shutdown. Past it Run gives up waiting
+// and returns ErrShutdownTimeout; the process is expected to exit, which
+// releases the lock and leaves recovery to the next start.
+const ShutdownTimeout = 10 * time.Second
+
+var (
+	// ErrShutdownTimeout reports a shutdown that did not finish in time.
+	ErrShutdownTimeout = errors.New("server: shutdown timed out")
+	// ErrRunTwice reports a second call to Run on one Server.
+	ErrRunTwice = errors.New("server: Run called twice")
+)
+
+// DataDirInUseError reports a data directory locked by another process.
+// It wraps the error from fs.FS.Lock, so errors.Is(err, fs.ErrLocked) holds.
+type DataDirInUseError struct {
+	DataDir string
+	PID     int // the holder, or 0 if unknown
+	Err     error
+}
+
+func (e *DataDirInUseError) Error() string {
+	holder := "another loft process"
+	if e.PID > 0 {
+		holder += fmt.Sprintf(" (pid %d)", e.PID)
+	}
+	return fmt.Sprintf("data dir %s is in use by %s: LOCK is held", e.DataDir, holder)
+}
+
+func (e *DataDirInUseError) Unwrap() error { return e.Err }
+
+// Server is one Loft process: create it with New, start it with Run.
+type Server struct {
+	cfg    config.Config
+	logger *slog.Logger
+	fsys   fs.FS
+
+	shutdownTimeout time.Duration
+	started         atomic.Bool
+	ready           atomic.Bool   // what /readyz reports
+	readyc          chan struct{} // closed when ready first becomes true
+	httpAddr        net.Addr      // set before readyc closes
+}
+
+// New checks cfg and returns a Server that has not touched the disk or the
+// network yet: all of that happens in Run, so that every startup failure
+// comes out of one place. A nil logger discards logs.
+func New(cfg config.Config, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		cfg:             cfg,
+		logger:          logger,
+		fsys:            fs.OS(),
+		shutdownTimeout: ShutdownTimeout,
+		readyc:          make(chan struct{}),
+	}, nil
+}
+
+// Ready is closed once the store is open and every listener is accepting.
+func (s *Server) Ready() <-chan struct{} { return s.readyc }
+
+// HTTPAddr is the address the HTTP listener bound (useful with port 0), or
+// nil when it is disabled. It is valid once Ready is closed.
+func (s *Server) HTTPAddr() net.Addr { return s.httpAddr }
+
+// Run starts the server and blocks until ctx is cancelled, then shuts down
+// gracefully and returns nil. It returns an error if startup fails (with
+// everything it had taken released), if a listener fails while serving, or
+// if shutdown does not finish within ShutdownTimeout.
+func (s *Server) Run(ctx context.Context) error {
+	if s.started.Swap(true) {
+		return ErrRunTwice
+	}
+	var steps []step // shutdown steps, in the order they must run
+	stop := func() error { return shutdownWithin(s.shutdownTimeout, reversed(steps)) }
+
+	begin := time.Now()
+	s.logger.Info("starting", "data_dir", s.cfg.DataDir, "fsync", s.cfg.Fsync.String())
+	if err := mkdirDurable(s.fsys, s.cfg.DataDir); err != nil {
+		return fmt.Errorf("server: create data dir: %w", err)
+	}
+	lock, err := s.lock()
+	if err != nil {
+		return err
+	}
+	steps = append(steps, step{"release lock", func(context.Context) error { return lock.Close() }})
+
+	serveErr := make(chan error, 1)
+	if s.cfg.HTTPAddr != "" {
+		h, err := s.startHTTP(serveErr)
+		if err != nil {
+			return errors.Join(err, stop())
+		}
+		steps = append(steps, step{"stop http listener", h.Shutdown})
+	}
+
+	store, err := logstore.Open(s.fsys, filepath.Join(s.cfg.DataDir, "logs"),
+		logstore.Options{Fsync: s.cfg.Fsync, Logger: s.logger})
+	if err != nil {
+		return errors.Join(fmt.Errorf("server: open store: %w", err), stop())
+	}
+	// The store closes after the listeners have stopped (steps run in
+	// reverse), so no append can arrive once it has started closing.
+	steps = append(steps, step{"close store", func(context.Context) error { return store.Close() }})
+
+	s.logNotBuilt("kafka", s.cfg.KafkaAddr)
+	s.logNotBuilt("amqp", s.cfg.AMQPAddr)
+
+	s.ready.Store(true)
+	close(s.readyc)
+	s.logger.Info("ready", "took", time.Since(begin))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		s.logger.Info("shutting down", "cause", context.Cause(ctx))
+	case runErr = <-serveErr:
+		s.logger.Error("listener failed, shutting down", "err", runErr)
+	}
+	s.ready.Store(false) // tell load balancers first
+	if err := errors.Join(runErr, stop()); err != nil {
+		return err
+	}
+	s.logger.Info("stopped")
+	return nil
+}
+
+// mkdirDurable creates dir and its missing parents, and syncs the parent
+// of each one created: data acknowledged as durable on a first start must
+// not vanish with a directory entry that was never synced.
+func mkdirDurable(fsys fs.FS, dir string) error {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := fsys.Stat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := fsys.MkdirAll(dir); err != nil {
+		return err
+	}
+	for _, d := range missing {
+		if err := fsys.SyncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lockHolderPID reads the holder's PID from fs's error text ("held by pid
+// N"); fs only offers it as a hint in the message.
+var lockHolderPID = regexp.MustCompile(`held by pid (\d+)`)
+
+func (s *Server) lock() (io.Closer, error) {
+	lock, err := s.fsys.Lock(filepath.Join(s.cfg.DataDir, "LOCK"))
+	if errors.Is(err, fs.ErrLocked) {
+		e := &DataDirInUseError{DataDir: s.cfg.DataDir, Err: err}
+		if m := lockHolderPID.FindStringSubmatch(err.Error()); m != nil {
+			e.PID, _ = strconv.Atoi(m[1])
+		}
+		return nil, e
+	}
+	if err != nil {
+		return nil, fmt.Errorf("server: lock data dir: %w", err)
+	}
+	return lock, nil
+}
+
+// logNotBuilt records a configured listener that this version cannot
+// start yet, so nobody waits for a port that will never open.
+func (s *Server) logNotBuilt(proto, addr string) {
+	if addr == "" {
+		s.logger.Debug("listener disabled", "proto", proto)
+		return
+	}
+	s.logger.Info("listener not built yet, not listening", "proto", proto, "addr", addr)
+}
+
+// step is one part of shutdown.
+type step struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+func reversed(steps []step) []step {
+	out := make([]step, len(steps))
+	for i, st := range steps {
+		out[len(steps)-1-i] = st
+	}
+	return out
+}
+
+// shutdownWithin runs steps in order and waits at most timeout for them.
+// Steps are given a context that expires with the timeout; one that ignores
+// it (a store flushing to a stuck disk) is abandoned, still running, and
+// the steps after it run only if it ever returns: the lock in particular
+// must outlive the writes it protects.
+func shutdownWithin(timeout time.Duration, steps []step) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		var errs []error
+		for _, st := range steps {
+			if err := st.run(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("server: %s: %w", st.name, err))
+			}
+		}
+		done <- errors.Join(errs...)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w after %v", ErrShutdownTimeout, timeout)
+	}
+}
