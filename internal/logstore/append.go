@@ -61,6 +61,11 @@ func (l *Log) Append(b []byte) (int64, error) {
 // Appends queued behind one that fails also fail: their offsets were
 // assigned after it.
 func (l *Log) AppendAsync(b []byte, done func(base int64, err error)) {
+	if len(b) >= 8 {
+		// Whatever base a producer sent is replaced; 0 keeps the header
+		// check's overflow test about the batch itself.
+		binary.BigEndian.PutUint64(b[offBaseOffset:], 0)
+	}
 	h, err := checkBatch(b)
 	if err != nil {
 		done(-1, err)
@@ -75,8 +80,13 @@ func (l *Log) AppendAsync(b []byte, done func(base int64, err error)) {
 		done(-1, ErrClosed)
 		return
 	}
+	var sealed []sealedIndex
 	if l.tailSize > 0 && l.shouldRoll(h.size) {
+		prev := l.active()
 		l.roll()
+		if !l.flushing {
+			sealed = l.maybeSeal(prev, nil) // all of it is settled already
+		}
 	}
 	seg := l.active()
 	h.base = l.next
@@ -97,6 +107,9 @@ func (l *Log) AppendAsync(b []byte, done func(base int64, err error)) {
 		go l.flush()
 	}
 	l.mu.Unlock()
+	for _, si := range sealed {
+		l.saveSealed(si)
+	}
 }
 
 func (l *Log) shouldRoll(size int64) bool {
@@ -225,23 +238,28 @@ func (l *Log) settle(p *pass, written int, err error) (ok, failed []queued, seal
 	if n > 0 && l.policy.Mode != FsyncAlways {
 		l.unsynced = true
 	}
-	// A part followed by a written part was rolled away from: seal it.
-	for i := 0; i+1 < written; i++ {
-		s := p.parts[i].seg
-		if !s.sealed {
-			s.sealed = true
-			sealed = append(sealed, sealedIndex{s, s.indexFile()})
-		}
-	}
 	ok = p.batches[:n]
-	if err == nil {
-		return ok, nil, sealed
+	if err != nil {
+		failed = append(append([]queued(nil), p.batches[n:]...), l.pend.batches...)
+		l.pend.reset()
+		l.undo(err)
+		l.logger.Error("logstore: append failed", "err", err, "failed", len(failed), "offset", l.hw)
 	}
-	failed = append(append([]queued(nil), p.batches[n:]...), l.pend.batches...)
-	l.pend.reset()
-	l.undo(err)
-	l.logger.Error("logstore: append failed", "err", err, "failed", len(failed), "offset", l.hw)
+	// Seal what rolls left behind: the unsealed segments before the active.
+	for i := len(l.segs) - 2; i >= 0 && !l.segs[i].sealed; i-- {
+		sealed = l.maybeSeal(l.segs[i], sealed)
+	}
 	return ok, failed, sealed
+}
+
+// maybeSeal seals s if a roll left it behind and none of its bytes wait in
+// the pending pass. The caller holds mu and saves what it returns.
+func (l *Log) maybeSeal(s *segment, sealed []sealedIndex) []sealedIndex {
+	if s.sealed || s == l.active() || (len(l.pend.parts) > 0 && l.pend.parts[0].seg == s) {
+		return sealed
+	}
+	s.sealed = true
+	return append(sealed, sealedIndex{s, s.indexFile()})
 }
 
 // undo returns the log to its visible state after a failed write: segments

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 )
 
 // The RecordBatch v2 header, as kmsg.RecordBatch lays it out. Offsets are
@@ -28,6 +29,7 @@ const (
 	maxBatchSize = 1<<30 - 1
 
 	attrCompressionMask = 0x07
+	attrLogAppendTime   = 0x08
 	attrControl         = 0x20
 )
 
@@ -69,8 +71,9 @@ func parseHeader(b []byte) (header, error) {
 		attrs:     int16(binary.BigEndian.Uint16(b[offAttributes:])),
 		count:     int32(binary.BigEndian.Uint32(b[offRecordCount:])),
 	}
-	if h.lastDelta < 0 || h.count < 0 {
-		return header{}, fmt.Errorf("%w: last offset delta %d, record count %d", ErrCorrupt, h.lastDelta, h.count)
+	if h.lastDelta < 0 || h.count < 0 || h.base < 0 || h.base > math.MaxInt64-int64(h.lastDelta)-1 {
+		return header{}, fmt.Errorf("%w: base offset %d, last offset delta %d, record count %d",
+			ErrCorrupt, h.base, h.lastDelta, h.count)
 	}
 	return h, nil
 }
@@ -95,4 +98,15 @@ func checkBatch(b []byte) (header, error) {
 // setCRC recomputes the CRC of a batch whose covered bytes changed.
 func setCRC(b []byte) {
 	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+}
+
+// BatchEnd returns the offset after the last record of the batch at the
+// start of b, from its header alone: where the next batch's offsets begin,
+// gaps left by compaction included.
+func BatchEnd(b []byte) (int64, error) {
+	h, err := parseHeader(b)
+	if err != nil {
+		return 0, err
+	}
+	return h.end(), nil
 }

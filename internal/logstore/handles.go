@@ -98,6 +98,13 @@ func (h *handles) retire(s *segment) {
 	}
 }
 
+// unretire undoes retire when the replacement it prepared for failed.
+func (h *handles) unretire(s *segment) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.file.retired = false
+}
+
 func (h *handles) evictLocked() {
 	for h.open >= h.max {
 		e := h.idle.Front()

@@ -57,10 +57,15 @@ func (l *Log) Config() Config {
 	return l.cfg
 }
 
-// SetConfig changes the log's configuration; it applies to the next append
-// and the next retention or compaction pass.
+// SetConfig changes the log's configuration durably; it applies to the
+// next append and the next retention or compaction pass.
 func (l *Log) SetConfig(c Config) error {
 	if err := c.Validate(); err != nil {
+		return err
+	}
+	l.maint.Lock() // one config write at a time, in order
+	defer l.maint.Unlock()
+	if err := l.saveConfig(c); err != nil {
 		return err
 	}
 	l.mu.Lock()
@@ -110,8 +115,10 @@ func (l *Log) find(offset int64) int {
 	return sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset }) - 1
 }
 
-// openLog opens or creates the log in dir, recovering its active segment.
-func openLog(fsys fs.FS, files *handles, dir, name string, cfg Config, opts *Options) (*Log, error) {
+// openLog opens the log in dir, recovering its active segment, or with
+// create makes a new one with configuration cfg; an existing log keeps its
+// stored configuration, cfg standing in for a missing one.
+func openLog(fsys fs.FS, files *handles, dir, name string, cfg Config, create bool, opts *Options) (*Log, error) {
 	l := &Log{
 		name: name, dir: dir, fsys: fsys, files: files,
 		policy: opts.Fsync, logger: opts.Logger.With("log", name), now: opts.Now,
@@ -120,6 +127,13 @@ func openLog(fsys fs.FS, files *handles, dir, name string, cfg Config, opts *Opt
 	l.idle.L = &l.mu
 	if err := fsys.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("logstore: open %s: %w", name, err)
+	}
+	if create {
+		if err := l.saveConfig(cfg); err != nil {
+			return nil, err
+		}
+	} else {
+		l.cfg = l.loadConfig(cfg)
 	}
 	if err := l.recover(); err != nil {
 		return nil, fmt.Errorf("logstore: open %s: %w", name, err)
@@ -183,7 +197,7 @@ func (l *Log) recoverSegment(s *segment, active bool) error {
 		return err
 	}
 	interval := l.cfg.IndexIntervalBytes
-	res := scan(f, size, s.base, active, func(h header, pos int64) { s.add(h, pos, interval) })
+	res := scan(f, size, s.base, active, func(h header, pos int64, _ []byte) bool { s.add(h, pos, interval); return true })
 	f.Close()
 	if active {
 		if res.err != nil {

@@ -91,7 +91,7 @@ func TestReadLimits(t *testing.T) {
 		{"one batch when maxBytes is tiny", 0, 1, 1, 0},
 		{"whole batches only", 0, 2*size + size/2, 2, 0},
 		{"from the batch holding the offset", 7, 1, 1, 5},
-		{"to the end", 50, 1 <<20, 10, 50},
+		{"to the end", 50, 1 << 20, 10, 50},
 		{"last record", 99, 1 << 20, 1, 95},
 	}
 	for _, tt := range tests {

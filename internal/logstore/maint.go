@@ -138,9 +138,19 @@ func (l *Log) ApplyRetention(now time.Time) (int, error) {
 		// Roll the expired active segment away, then delete it.
 		l.quiesce()
 		if act := l.active(); l.broken == nil && act.size > 0 {
+			l.roll()
+			// The new segment's file records the next offset: with every
+			// older segment gone, it is what a restart continues from.
+			if _, err := l.segmentFile(l.active()); err != nil {
+				l.segs = l.segs[:len(l.segs)-1]
+				l.tailSize = act.size
+				l.resume()
+				l.mu.Unlock()
+				return 0, err
+			}
+			l.files.release(l.active())
 			act.sealed = true
 			sealed = append(sealed, sealedIndex{act, act.indexFile()})
-			l.roll()
 			drop++
 		}
 		l.resume()
@@ -155,7 +165,8 @@ func (l *Log) ApplyRetention(now time.Time) (int, error) {
 	return drop, l.remove(dropped)
 }
 
-// remove deletes the files of segments no longer in the log.
+// remove deletes the files of segments no longer in the log. It takes no
+// lock: callers may hold mu.
 func (l *Log) remove(segs []*segment) error {
 	var firstErr error
 	for _, s := range segs {
@@ -170,7 +181,7 @@ func (l *Log) remove(segs []*segment) error {
 		if err := l.fsys.SyncDir(l.dir); err != nil && firstErr == nil {
 			firstErr = err
 		}
-		l.logger.Info("logstore: deleted segments", "segments", len(segs), "start_offset", l.StartOffset())
+		l.logger.Info("logstore: deleted segments", "segments", len(segs), "first", segs[0].base, "end", segs[len(segs)-1].end)
 	}
 	return firstErr
 }
@@ -264,7 +275,7 @@ func (l *Log) shrink(s *segment, size int64) error {
 	s.reset()
 	s.sealed = false
 	interval := l.cfg.IndexIntervalBytes
-	if res := scan(f, size, s.base, false, func(h header, pos int64) { s.add(h, pos, interval) }); res.err != nil {
+	if res := scan(f, size, s.base, false, func(h header, pos int64, _ []byte) bool { s.add(h, pos, interval); return true }); res.err != nil {
 		return res.err
 	}
 	return nil

@@ -2,7 +2,6 @@ package logstore
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 )
 
@@ -98,48 +97,61 @@ type recordReader struct {
 
 // next decodes one record; ok is false at the end.
 func (rr *recordReader) next() (r Record, ok bool, err error) {
+	r, _, ok, err = rr.nextRaw()
+	return r, ok, err
+}
+
+// nextRaw is next that also returns the record's bytes, length included,
+// so that a filter can copy kept records without encoding them again.
+func (rr *recordReader) nextRaw() (r Record, raw []byte, ok bool, err error) {
 	if len(rr.b) == 0 {
-		return r, false, nil
+		return r, nil, false, nil
 	}
 	n, b := varint(rr.b)
 	if n < 0 || b == nil || int64(len(b)) < n {
-		return r, false, errShortRecord
+		return r, nil, false, errShortRecord
 	}
 	body := b[:n]
+	raw = rr.b[:len(rr.b)-len(b)+int(n)]
 	rr.b = b[n:]
+	r, err = decodeRecordBody(body, rr.base, rr.firstTime)
+	return r, raw, err == nil, err
+}
+
+func decodeRecordBody(body []byte, base, firstTime int64) (r Record, err error) {
 	if len(body) < 1 {
-		return r, false, errShortRecord
+		return r, errShortRecord
 	}
 	body = body[1:] // attributes
 	var td, od int64
 	if td, body = varint(body); body == nil {
-		return r, false, errShortRecord
+		return r, errShortRecord
 	}
 	if od, body = varint(body); body == nil {
-		return r, false, errShortRecord
+		return r, errShortRecord
 	}
-	r.Timestamp, r.Offset = rr.firstTime+td, rr.base+od
+	r.Timestamp, r.Offset = firstTime+td, base+od
 	if r.Key, body, err = varBytes(body); err != nil {
-		return r, false, err
+		return r, err
 	}
 	if r.Value, body, err = varBytes(body); err != nil {
-		return r, false, err
+		return r, err
 	}
 	nh, body := varint(body)
 	if body == nil || nh < 0 || nh > int64(len(body)) {
-		return r, false, errShortRecord
+		return r, errShortRecord
 	}
 	for range nh {
 		var k, v []byte
 		if k, body, err = varBytes(body); err != nil {
-			return r, false, err
+			return r, err
 		}
 		if v, body, err = varBytes(body); err != nil {
-			return r, false, err
+			return r, err
 		}
 		r.Headers = append(r.Headers, RecordHeader{Key: string(k), Value: v})
 	}
-	return r, true, nil
+	return r, nil
 }
 
 // varint decodes a zigzag varint; the rest is nil when b holds none.
@@ -162,21 +174,27 @@ func varBytes(b []byte) ([]byte, []byte, error) {
 	return rest[:n:n], rest[n:], nil
 }
 
-// ErrCompressed reports a batch whose records are compressed, for callers
-// that decode records: they need the codec.
-var ErrCompressed = errors.New("logstore: compressed batch")
+// records returns a reader over the records of a checked batch,
+// decompressing them if needed.
+func records(batch []byte, h header) (*recordReader, error) {
+	b, err := decompress(int(h.attrs&attrCompressionMask), batch[batchHeaderSize:])
+	if err != nil {
+		return nil, err
+	}
+	return &recordReader{b: b, base: h.base, firstTime: h.firstTime}, nil
+}
 
-// DecodeRecords decodes the records of one uncompressed batch.
+// DecodeRecords decodes the records of one batch, compressed or not.
 func DecodeRecords(batch []byte) ([]Record, error) {
 	h, err := checkBatch(batch)
 	if err != nil {
 		return nil, err
 	}
-	if h.attrs&attrCompressionMask != 0 {
-		return nil, ErrCompressed
+	rr, err := records(batch, h)
+	if err != nil {
+		return nil, err
 	}
-	rr := recordReader{b: batch[batchHeaderSize:], base: h.base, firstTime: h.firstTime}
-	recs := make([]Record, 0, h.count)
+	recs := make([]Record, 0, min(h.count, 4096))
 	for {
 		r, ok, err := rr.next()
 		if err != nil {
@@ -184,6 +202,9 @@ func DecodeRecords(batch []byte) ([]Record, error) {
 		}
 		if !ok {
 			return recs, nil
+		}
+		if h.attrs&attrLogAppendTime != 0 {
+			r.Timestamp = h.maxTime // the broker's time stands for every record
 		}
 		recs = append(recs, r)
 	}

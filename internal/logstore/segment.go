@@ -81,9 +81,10 @@ type scanResult struct {
 }
 
 // scan reads the batches of f from position 0 to size, in order, checking
-// lengths, offsets and (if verify) CRCs, and calls fn for each good one. It
-// stops at the first batch that does not check out.
-func scan(f io.ReaderAt, size, base int64, verify bool, fn func(h header, pos int64)) scanResult {
+// lengths, offsets and (if verify) CRCs, and calls fn for each good one,
+// with its bytes when verify is set (valid only during the call). It stops
+// at the first batch that does not check out, or when fn returns false.
+func scan(f io.ReaderAt, size, base int64, verify bool, fn func(h header, pos int64, b []byte) bool) scanResult {
 	const chunk = 1 << 20
 	buf := make([]byte, 0, chunk)
 	var bufPos int64 // file position of buf[0]
@@ -108,6 +109,7 @@ func scan(f io.ReaderAt, size, base int64, verify bool, fn func(h header, pos in
 		if h.base < next {
 			return scanResult{pos, fmt.Errorf("%w: batch offset %d, expected at least %d", ErrCorrupt, h.base, next)}
 		}
+		b = nil
 		if verify {
 			b, err = window(f, &buf, &bufPos, pos, h.size, chunk, size)
 			if err != nil {
@@ -117,7 +119,9 @@ func scan(f io.ReaderAt, size, base int64, verify bool, fn func(h header, pos in
 				return scanResult{pos, err}
 			}
 		}
-		fn(h, pos)
+		if !fn(h, pos, b) {
+			return scanResult{pos + h.size, nil}
+		}
 		next = h.end()
 		pos += h.size
 	}

@@ -66,7 +66,7 @@ func Open(fsys fs.FS, dir string, opts Options) (*Store, error) {
 		if checkName(name) != nil {
 			continue
 		}
-		l, err := openLog(fsys, s.files, path.Join(dir, name), name, opts.Defaults, &s.opts)
+		l, err := openLog(fsys, s.files, path.Join(dir, name), name, opts.Defaults, false, &s.opts)
 		if err != nil {
 			s.closeLogs()
 			return nil, err
@@ -106,7 +106,7 @@ func (s *Store) Create(name string, cfg Config) (*Log, error) {
 	if _, ok := s.logs[name]; ok {
 		return nil, fmt.Errorf("%w: %s", ErrExists, name)
 	}
-	l, err := openLog(s.fsys, s.files, path.Join(s.dir, name), name, cfg, &s.opts)
+	l, err := openLog(s.fsys, s.files, path.Join(s.dir, name), name, cfg, true, &s.opts)
 	if err != nil {
 		return nil, err
 	}
