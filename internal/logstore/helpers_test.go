@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"testing"
 	"time"
 
@@ -84,3 +85,5 @@ func readAll(t *testing.T, l *Log, from int64) [][]byte {
 }
 
 func baseOf(b []byte) int64 { return int64(binary.BigEndian.Uint64(b)) }
+
+func runtimeGosched() { runtime.Gosched() }
