@@ -16,6 +16,7 @@ import (
 	"github.com/loftmq/loft/internal/config"
 	"github.com/loftmq/loft/internal/fs"
 	"github.com/loftmq/loft/internal/logstore"
+	"github.com/loftmq/loft/internal/meta"
 )
 
 // ShutdownTimeout bounds graceful shutdown. Past it Run gives up waiting
@@ -126,6 +127,11 @@ func (s *Server) Run(ctx context.Context) error {
 	// The store closes after the listeners have stopped (steps run in
 	// reverse), so no append can arrive once it has started closing.
 	steps = append(steps, step{"close store", func(context.Context) error { return store.Close() }})
+	md, err := meta.Open(store)
+	if err != nil {
+		return errors.Join(fmt.Errorf("server: open metadata: %w", err), stop())
+	}
+	steps = append(steps, step{"close metadata", func(context.Context) error { return md.Close() }})
 
 	s.logNotBuilt("kafka", s.cfg.KafkaAddr)
 	s.logNotBuilt("amqp", s.cfg.AMQPAddr)
