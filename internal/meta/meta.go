@@ -98,10 +98,12 @@ func Open(store *logstore.Store) (*Store, error) {
 		if l, err = store.Create(LogName, logConfig()); err != nil {
 			return nil, fmt.Errorf("meta: create %s: %w", LogName, err)
 		}
-	} else if err := l.SetConfig(logConfig()); err != nil {
-		// logstore does not keep per-log configs: a reopened log comes back
-		// with the store's defaults, which would delete by age.
-		return nil, fmt.Errorf("meta: configure %s: %w", LogName, err)
+	} else if l.Config() != logConfig() {
+		// The log keeps the config it was created with; this only upgrades
+		// one made by an older Loft with other settings.
+		if err := l.SetConfig(logConfig()); err != nil {
+			return nil, fmt.Errorf("meta: configure %s: %w", LogName, err)
+		}
 	}
 	s := &Store{log: l, state: make(map[string][]byte)}
 	if err := s.replay(); err != nil {
