@@ -236,7 +236,9 @@ func (l *Log) settle(p *pass, written int, err error) (ok, failed []queued, seal
 		l.hw = q.h.end()
 	}
 	if n > 0 && l.policy.Mode != FsyncAlways {
-		l.unsynced = true
+		// Earlier segments were synced when sealed: only the last written
+		// one can hold unsynced bytes.
+		l.unsynced = p.batches[n-1].seg
 	}
 	ok = p.batches[:n]
 	if err != nil {

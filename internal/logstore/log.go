@@ -41,7 +41,7 @@ type Log struct {
 	spare    *pass      // an emptied pass, reused to spare allocations
 	flushing bool
 	paused   bool       // appends wait: truncation or close is under way
-	unsynced bool       // written but not yet synced (FsyncInterval, FsyncNever)
+	unsynced *segment   // holds writes not yet synced (FsyncInterval, FsyncNever)
 	broken   error      // a failed write left bytes to cut before the next one
 	orphans  []*segment // segments dropped after a failure, files to remove
 	closed   bool

@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"strconv"
@@ -21,21 +22,25 @@ func (l *Log) Sync() error {
 
 func (l *Log) syncActive() error {
 	l.mu.Lock()
-	if !l.unsynced {
-		l.mu.Unlock()
+	s := l.unsynced
+	l.unsynced = nil
+	l.mu.Unlock()
+	if s == nil {
 		return nil
 	}
-	l.unsynced = false
-	s := l.active()
-	l.mu.Unlock()
 	f, err := l.files.acquire(s)
 	if err == nil {
 		err = f.Sync()
 		l.files.release(s)
 	}
+	if errors.Is(err, errRetired) {
+		return nil // deleted or rewritten: nothing left to sync
+	}
 	if err != nil {
 		l.mu.Lock()
-		l.unsynced = true
+		if l.unsynced == nil {
+			l.unsynced = s
+		}
 		l.mu.Unlock()
 		return fmt.Errorf("logstore: sync %s: %w", s.logPath, err)
 	}
@@ -108,13 +113,43 @@ func (l *Log) ApplyRetention(now time.Time) (int, error) {
 		l.mu.Unlock()
 		return 0, ErrClosed
 	}
+	drop := l.deletable(now)
+	if drop == len(l.segs) {
+		// Everything expired, the active segment too: roll it away so the
+		// quiet log empties. Appends pause for the roll.
+		l.quiesce()
+		if drop = l.deletable(now); drop == len(l.segs) && l.broken == nil {
+			if err := l.rollForRetention(); err != nil {
+				l.resume()
+				l.mu.Unlock()
+				return 0, err
+			}
+		} else {
+			drop = min(drop, len(l.segs)-1)
+		}
+		l.resume()
+	}
+	dropped := append([]*segment(nil), l.segs[:drop]...)
+	l.segs = l.segs[drop:]
+	l.start = max(l.start, l.segs[0].base)
+	l.mu.Unlock()
+	return drop, l.remove(dropped)
+}
+
+// deletable counts the segments, oldest first, that retention or the start
+// offset let go; the count includes the active segment only when all of
+// them may go. The caller holds mu.
+func (l *Log) deletable(now time.Time) int {
 	cfg := l.cfg
 	var total int64
 	for _, s := range l.segs {
 		total += s.size
 	}
-	deletable := func(s *segment) bool {
-		if s.end <= l.start && s.size > 0 {
+	gone := func(s *segment) bool {
+		if s.size == 0 {
+			return false
+		}
+		if s.end <= l.start {
 			return true
 		}
 		if !cfg.Delete {
@@ -126,43 +161,31 @@ func (l *Log) ApplyRetention(now time.Time) (int, error) {
 		}
 		expired := cfg.RetentionAge >= 0 && now.UnixMilli()-newest > cfg.RetentionAge.Milliseconds()
 		oversize := cfg.RetentionBytes >= 0 && total-s.size >= cfg.RetentionBytes
-		return s.size > 0 && (expired || oversize)
+		return expired || oversize
 	}
-	drop := 0
-	for drop < len(l.segs)-1 && deletable(l.segs[drop]) {
-		total -= l.segs[drop].size
-		drop++
+	n := 0
+	for n < len(l.segs) && gone(l.segs[n]) {
+		total -= l.segs[n].size
+		n++
 	}
-	var sealed []sealedIndex
-	if drop == len(l.segs)-1 && deletable(l.active()) {
-		// Roll the expired active segment away, then delete it.
-		l.quiesce()
-		if act := l.active(); l.broken == nil && act.size > 0 {
-			l.roll()
-			// The new segment's file records the next offset: with every
-			// older segment gone, it is what a restart continues from.
-			if _, err := l.segmentFile(l.active()); err != nil {
-				l.segs = l.segs[:len(l.segs)-1]
-				l.tailSize = act.size
-				l.resume()
-				l.mu.Unlock()
-				return 0, err
-			}
-			l.files.release(l.active())
-			act.sealed = true
-			sealed = append(sealed, sealedIndex{act, act.indexFile()})
-			drop++
-		}
-		l.resume()
+	return n
+}
+
+// rollForRetention starts a new, empty active segment so that the old one
+// can be deleted. The new segment's file is created at once: with every
+// older segment gone, its name is what tells a restart the next offset.
+// The caller holds mu with appends paused.
+func (l *Log) rollForRetention() error {
+	act := l.active()
+	l.roll()
+	if _, err := l.segmentFile(l.active()); err != nil {
+		l.segs = l.segs[:len(l.segs)-1]
+		l.tailSize = act.size
+		return err
 	}
-	dropped := append([]*segment(nil), l.segs[:drop]...)
-	l.segs = l.segs[drop:]
-	l.start = max(l.start, l.segs[0].base)
-	l.mu.Unlock()
-	for _, si := range sealed {
-		l.saveSealed(si)
-	}
-	return drop, l.remove(dropped)
+	l.files.release(l.active())
+	act.sealed = true // deleted right after: no index to save
+	return nil
 }
 
 // remove deletes the files of segments no longer in the log. It takes no
