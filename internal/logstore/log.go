@@ -158,10 +158,8 @@ func (l *Log) recover() error {
 			l.fsys.Remove(path.Join(l.dir, n)) // an interrupted write or compaction
 		}
 	}
-	for i, s := range l.segs {
-		if err := l.recoverSegment(s, i == len(l.segs)-1); err != nil {
-			return err
-		}
+	if err := l.recoverSegments(); err != nil {
+		return err
 	}
 	if len(l.segs) == 0 {
 		l.segs = []*segment{newSegment(l.dir, 0, l.now())} // its file comes with the first append
@@ -182,49 +180,116 @@ func (l *Log) recover() error {
 	return nil
 }
 
-func (l *Log) recoverSegment(s *segment, active bool) error {
-	s.onDisk = true
-	size, err := l.fsys.Stat(s.logPath)
-	if err != nil {
-		return err
-	}
-	if s.loadIndex(l.fsys, size) {
-		s.sealed = !active
-		return nil
-	}
-	f, err := l.fsys.Open(s.logPath)
-	if err != nil {
-		return err
-	}
-	interval := l.cfg.IndexIntervalBytes
-	res := scan(f, size, s.base, active, func(h header, pos int64, _ []byte) bool { s.add(h, pos, interval); return true })
-	f.Close()
-	if active {
-		if res.err != nil {
-			if err := l.cut(s, res.valid, size, res.err); err != nil {
-				return err
-			}
+// recoverSegments loads every segment. A segment whose index matches it
+// was complete when last closed or sealed: it is trusted. The trailing run
+// of segments without one — those being written when the process stopped:
+// the active segment, and with fsync policies other than always a segment
+// just rolled away from — is scanned with CRC checks and cut at the first
+// bad batch, dropping the segments after it, which cannot have been durable
+// before it. A segment without index before a trusted one lost only its
+// index: it is rebuilt but never cut, its damage reported when read.
+func (l *Log) recoverSegments() error {
+	trusted := make([]bool, len(l.segs))
+	sizes := make([]int64, len(l.segs))
+	tail := len(l.segs) // start of the trailing run without index
+	for i, s := range l.segs {
+		s.onDisk = true
+		size, err := l.fsys.Stat(s.logPath)
+		if err != nil {
+			return err
 		}
+		sizes[i] = size
+		trusted[i] = s.loadIndex(l.fsys, size)
+		if trusted[i] {
+			tail = len(l.segs)
+		} else if tail == len(l.segs) {
+			tail = i
+		}
+	}
+	for i, s := range l.segs {
+		last := i == len(l.segs)-1
+		s.sealed = !last
+		if trusted[i] {
+			continue
+		}
+		res, err := l.rebuild(s, sizes[i])
+		if err != nil {
+			return err
+		}
+		if res.err == nil || i < tail || l.durableAfter(i, sizes) {
+			if res.err != nil {
+				l.logger.Error("logstore: damaged segment; its index stops at the damage",
+					"segment", s.logPath, "position", res.valid, "size", sizes[i], "err", res.err)
+			}
+			if !last {
+				if err := s.writeIndex(l.fsys); err != nil {
+					l.logger.Warn("logstore: cannot save rebuilt index", "segment", s.logPath, "err", err)
+				}
+			}
+			continue
+		}
+		// A torn tail: cut it, and drop what follows.
+		if err := l.cut(s, res.valid, sizes[i], res.err); err != nil {
+			return err
+		}
+		if err := l.remove(l.segs[i+1:]); err != nil {
+			return err
+		}
+		l.segs = l.segs[:i+1]
+		s.sealed = false
 		return nil
-	}
-	if res.err != nil {
-		// Not cut: a sealed segment's damage is reported when read, and the
-		// batches after it stay where an operator can still get at them.
-		l.logger.Error("logstore: damaged sealed segment; index stops at the damage",
-			"segment", s.logPath, "position", res.valid, "size", size, "err", res.err)
-	}
-	s.sealed = true
-	if err := s.writeIndex(l.fsys); err != nil {
-		l.logger.Warn("logstore: cannot save rebuilt index", "segment", s.logPath, "err", err)
 	}
 	return nil
 }
 
-// cut truncates the active segment at the end of its last valid batch: what
-// follows was never acknowledged (a torn write) or is damage we cannot trust.
+// durableAfter tells, under FsyncAlways, whether a segment after segs[i]
+// starts with a valid batch. Such a batch was synced, and so acknowledged,
+// only after all of segs[i] had been synced: damage in segs[i] is then
+// corruption to report, not a torn write to cut. With other policies a
+// later segment may reach the disk before an earlier one, and nothing in
+// either was promised durable.
+func (l *Log) durableAfter(i int, sizes []int64) bool {
+	if l.policy.Mode != FsyncAlways {
+		return false
+	}
+	for j := i + 1; j < len(l.segs); j++ {
+		f, err := l.fsys.Open(l.segs[j].logPath)
+		if err != nil {
+			continue
+		}
+		valid := false
+		scan(f, sizes[j], l.segs[j].base, true, func(header, int64, []byte) bool {
+			valid = true
+			return false
+		})
+		f.Close()
+		if valid {
+			return true
+		}
+	}
+	return false
+}
+
+// rebuild scans a segment with CRC checks, rebuilding its index in memory.
+func (l *Log) rebuild(s *segment, size int64) (scanResult, error) {
+	f, err := l.fsys.Open(s.logPath)
+	if err != nil {
+		return scanResult{}, err
+	}
+	defer f.Close()
+	interval := l.cfg.IndexIntervalBytes
+	return scan(f, size, s.base, true, func(h header, pos int64, _ []byte) bool {
+		s.add(h, pos, interval)
+		return true
+	}), nil
+}
+
+// cut truncates a segment at the end of its last valid batch: what follows
+// was never acknowledged (a torn write) or is damage we cannot trust.
 func (l *Log) cut(s *segment, valid, size int64, why error) error {
 	l.logger.Warn("logstore: recovery cut the log tail",
-		"segment", s.logPath, "position", valid, "bytes", size-valid, "offset", s.end, "reason", why)
+		"segment", s.logPath, "position", valid, "bytes", size-valid, "offset", s.end,
+		"later_segments_dropped", len(l.segs)-1-l.find(s.base), "reason", why)
 	f, err := l.fsys.OpenFile(s.logPath)
 	if err != nil {
 		return err
