@@ -3,6 +3,7 @@ package logstore
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -196,22 +197,35 @@ func TestOffsetForTime(t *testing.T) {
 }
 
 func TestOpenFilesStayBounded(t *testing.T) {
+	// 10,000 partitions, each appended to and read, through 64 handles.
 	c := newClock()
 	opts := testOptions(c)
-	opts.MaxOpenFiles = 8
-	s := openStore(t, fs.NewMem(), opts)
-	defer s.Close()
-	for i := range 50 {
-		l, err := s.Create(string(rune('a'+i%26))+string(rune('a'+i/26)), smallConfig(2048))
+	opts.MaxOpenFiles = 64
+	mem := fs.NewMem()
+	s := openStore(t, mem, opts)
+	b := batch(0, 1, 0)
+	for i := range 10_000 {
+		l, err := s.Create(fmt.Sprintf("p-%d", i), DefaultConfig())
 		if err != nil {
 			t.Fatal(err)
 		}
-		for j := range 20 {
-			mustAppend(t, l, batch(j, 2, 0))
+		mustAppend(t, l, b)
+		if _, err := l.Read(nil, 0, 100); err != nil {
+			t.Fatal(err)
 		}
-		readAll(t, l, 0)
+		if n := s.files.openCount(); n > 64 {
+			t.Fatalf("%d files open after %d logs, bound is 64", n, i+1)
+		}
 	}
-	if n := s.files.openCount(); n > 8 {
-		t.Fatalf("%d files open, bound is 8", n)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, mem, opts)
+	defer s.Close()
+	if n := len(s.Logs()); n != 10_000 {
+		t.Fatalf("%d logs after reopen", n)
+	}
+	if n := s.files.openCount(); n > 64 {
+		t.Fatalf("%d files open after reopen", n)
 	}
 }
