@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -20,6 +21,18 @@ type Config struct {
 	KafkaAddr string
 	AMQPAddr  string
 	HTTPAddr  string
+	// KafkaAdvertisedAddr is the host:port Kafka clients are told to
+	// connect to (Metadata, FindCoordinator); empty means the address the
+	// Kafka listener is bound to.
+	KafkaAdvertisedAddr string
+	// KafkaMaxRequestBytes bounds one Kafka request frame; a larger one
+	// closes its connection.
+	KafkaMaxRequestBytes int32
+	// KafkaAutoCreateTopics lets a Metadata request create the topics it
+	// names (when the client allows it), with KafkaDefaultPartitions
+	// partitions, which is also the count of topics created with -1.
+	KafkaAutoCreateTopics  bool
+	KafkaDefaultPartitions int32
 	// Fsync says when an append counts as durable; see logstore.FsyncPolicy.
 	Fsync logstore.FsyncPolicy
 	// LogLevel is one of LogLevels; LogFormat one of LogFormats.
@@ -31,6 +44,15 @@ type Config struct {
 var (
 	LogLevels  = []string{"debug", "info", "warn", "error"}
 	LogFormats = []string{"text", "json"}
+)
+
+// Bounds of the Kafka settings. A request bound below MinKafkaMaxRequestBytes
+// would refuse ordinary metadata requests; MaxKafkaDefaultPartitions is the
+// broker's limit on a topic's partitions.
+const (
+	DefaultKafkaMaxRequestBytes = 100 << 20 // Kafka's socket.request.max.bytes
+	MinKafkaMaxRequestBytes     = 1 << 10
+	MaxKafkaDefaultPartitions   = 10000
 )
 
 // ErrInvalid is wrapped by every error Validate returns.
@@ -48,6 +70,10 @@ func Default() Config {
 		Fsync:     logstore.FsyncPolicy{Mode: logstore.FsyncAlways},
 		LogLevel:  "info",
 		LogFormat: "text",
+
+		KafkaMaxRequestBytes:   DefaultKafkaMaxRequestBytes,
+		KafkaAutoCreateTopics:  true,
+		KafkaDefaultPartitions: 1,
 	}
 }
 
@@ -67,6 +93,15 @@ func (c Config) Validate() error {
 		if err := checkAddr(a.addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", a.name, err))
 		}
+	}
+	if err := checkAdvertised(c.KafkaAdvertisedAddr); err != nil {
+		errs = append(errs, fmt.Errorf("kafka-advertised-addr: %w", err))
+	}
+	if err := checkRange(int64(c.KafkaMaxRequestBytes), MinKafkaMaxRequestBytes, math.MaxInt32); err != nil {
+		errs = append(errs, fmt.Errorf("kafka-max-request-bytes: %w", err))
+	}
+	if err := checkRange(int64(c.KafkaDefaultPartitions), 1, MaxKafkaDefaultPartitions); err != nil {
+		errs = append(errs, fmt.Errorf("kafka-default-partitions: %w", err))
 	}
 	if err := checkFsync(c.Fsync); err != nil {
 		errs = append(errs, fmt.Errorf("fsync: %w", err))
@@ -96,6 +131,30 @@ func checkAddr(addr string) error {
 	}
 	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n > 65535 {
 		return fmt.Errorf("%q: port %q must be a number from 0 to 65535", addr, port)
+	}
+	return nil
+}
+
+// checkAdvertised accepts "" (the listener's own address) or a host:port
+// a client can dial: a host and a non-zero port.
+func checkAdvertised(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if err := checkAddr(addr); err != nil {
+		return err
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || port == "0" {
+		return fmt.Errorf("%q: clients must be able to dial it: give a host and a port other than 0", addr)
+	}
+	return nil
+}
+
+// checkRange checks lo <= n <= hi.
+func checkRange(n, lo, hi int64) error {
+	if n < lo || n > hi {
+		return fmt.Errorf("%d is not in [%d, %d]", n, lo, hi)
 	}
 	return nil
 }

@@ -28,6 +28,8 @@ func TestValidate(t *testing.T) {
 		{"interval fsync", func(c *Config) { c.Fsync = logstore.FsyncPolicy{Mode: logstore.FsyncInterval, Interval: time.Second} }, ""},
 		{"never fsync", func(c *Config) { c.Fsync = logstore.FsyncPolicy{Mode: logstore.FsyncNever} }, ""},
 		{"debug json", func(c *Config) { c.LogLevel, c.LogFormat = "debug", "json" }, ""},
+		{"advertised", func(c *Config) { c.KafkaAdvertisedAddr = "loft.example:9092" }, ""},
+		{"kafka bounds", func(c *Config) { c.KafkaMaxRequestBytes, c.KafkaDefaultPartitions = 1024, 10000 }, ""},
 
 		{"empty data dir", func(c *Config) { c.DataDir = "" }, "data-dir must not be empty"},
 		{"addr without port", func(c *Config) { c.KafkaAddr = "localhost" }, `kafka-addr: "localhost": want host:port`},
@@ -39,6 +41,11 @@ func TestValidate(t *testing.T) {
 		{"bad level", func(c *Config) { c.LogLevel = "verbose" }, `log-level: "verbose": want one of debug, info, warn, error`},
 		{"upper-case level", func(c *Config) { c.LogLevel = "INFO" }, `log-level: "INFO"`},
 		{"bad format", func(c *Config) { c.LogFormat = "xml" }, `log-format: "xml": want one of text, json`},
+		{"advertised without host", func(c *Config) { c.KafkaAdvertisedAddr = ":9092" }, "kafka-advertised-addr"},
+		{"advertised bad", func(c *Config) { c.KafkaAdvertisedAddr = "nohost" }, `kafka-advertised-addr: "nohost": want host:port`},
+		{"request bound zero", func(c *Config) { c.KafkaMaxRequestBytes = 0 }, "kafka-max-request-bytes: 0 is not in"},
+		{"partitions zero", func(c *Config) { c.KafkaDefaultPartitions = 0 }, "kafka-default-partitions: 0 is not in"},
+		{"partitions too many", func(c *Config) { c.KafkaDefaultPartitions = 10001 }, "kafka-default-partitions: 10001 is not in"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 
@@ -24,7 +25,15 @@ func define(flags *pflag.FlagSet, c *Config) {
 	flags.StringVar(&c.DataDir, "data-dir", c.DataDir,
 		"directory holding the logs; created if missing, locked while in use")
 	flags.Var((*addrValue)(&c.KafkaAddr), "kafka-addr",
-		`Kafka listener address ("" disables it; listener not built yet)`)
+		`Kafka listener address ("" disables it)`)
+	flags.Var((*advertisedValue)(&c.KafkaAdvertisedAddr), "kafka-advertised-addr",
+		`host:port Kafka clients are told to connect to ("": the Kafka listener's address)`)
+	flags.Var(int32Value{&c.KafkaMaxRequestBytes, MinKafkaMaxRequestBytes, math.MaxInt32, "bytes"}, "kafka-max-request-bytes",
+		"largest Kafka request accepted, in bytes; a larger one closes its connection")
+	flags.BoolVar(&c.KafkaAutoCreateTopics, "kafka-auto-create-topics", c.KafkaAutoCreateTopics,
+		"let Kafka Metadata requests create the topics they name")
+	flags.Var(int32Value{&c.KafkaDefaultPartitions, 1, MaxKafkaDefaultPartitions, "count"}, "kafka-default-partitions",
+		"partitions of auto-created Kafka topics and of topics created with -1")
 	flags.Var((*addrValue)(&c.AMQPAddr), "amqp-addr",
 		`AMQP 0-9-1 listener address ("" disables it; listener not built yet)`)
 	flags.Var((*addrValue)(&c.HTTPAddr), "http-addr",

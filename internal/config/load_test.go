@@ -116,6 +116,18 @@ func TestPrecedence(t *testing.T) {
 			want: func(c *Config) { c.KafkaAddr = "0.0.0.0:19092" },
 		},
 		{name: "empty file", file: "\n# nothing\n", want: func(*Config) {}},
+		{
+			name: "kafka settings",
+			file: "kafka-advertised-addr: kafka.example:9092\nkafka-auto-create-topics: false\n",
+			env:  map[string]string{"LOFT_KAFKA_DEFAULT_PARTITIONS": "3"},
+			args: []string{"--kafka-max-request-bytes=2048"},
+			want: func(c *Config) {
+				c.KafkaAdvertisedAddr = "kafka.example:9092"
+				c.KafkaAutoCreateTopics = false
+				c.KafkaDefaultPartitions = 3
+				c.KafkaMaxRequestBytes = 2048
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,11 +150,16 @@ func TestEverySettingFromEverySource(t *testing.T) {
 	values := map[string]string{
 		"data-dir":   "/var/lib/loft",
 		"kafka-addr": "127.0.0.1:19092",
-		"amqp-addr":  "127.0.0.1:15673",
-		"http-addr":  "127.0.0.1:18080",
-		"fsync":      "interval:250ms",
-		"log-level":  "warn",
-		"log-format": "json",
+
+		"kafka-advertised-addr":    "broker.example:19092",
+		"kafka-max-request-bytes":  "1048576",
+		"kafka-auto-create-topics": "false",
+		"kafka-default-partitions": "6",
+		"amqp-addr":                "127.0.0.1:15673",
+		"http-addr":                "127.0.0.1:18080",
+		"fsync":                    "interval:250ms",
+		"log-level":                "warn",
+		"log-format":               "json",
 	}
 	l := Register(pflag.NewFlagSet("", pflag.ContinueOnError))
 	if got, want := len(l.Names()), len(values); got != want {
@@ -254,6 +271,36 @@ func TestBadValues(t *testing.T) {
 			name: "bad flag",
 			args: []string{"--kafka-addr=9092"},
 			want: []string{"--kafka-addr", "want host:port"},
+		},
+		{
+			name: "advertised address without host",
+			args: []string{"--kafka-advertised-addr=:9092"},
+			want: []string{"--kafka-advertised-addr", "give a host and a port other than 0"},
+		},
+		{
+			name: "advertised port zero",
+			env:  map[string]string{"LOFT_KAFKA_ADVERTISED_ADDR": "loft:0"},
+			want: []string{"LOFT_KAFKA_ADVERTISED_ADDR", "port other than 0"},
+		},
+		{
+			name: "request bound too small",
+			file: "kafka-max-request-bytes: 100\n",
+			want: []string{"loft.yaml:1", "kafka-max-request-bytes", "100 is not in [1024, 2147483647]"},
+		},
+		{
+			name: "request bound not a number",
+			args: []string{"--kafka-max-request-bytes=100MiB"},
+			want: []string{"--kafka-max-request-bytes", `"100MiB" is not a whole number`},
+		},
+		{
+			name: "zero default partitions",
+			env:  map[string]string{"LOFT_KAFKA_DEFAULT_PARTITIONS": "0"},
+			want: []string{"LOFT_KAFKA_DEFAULT_PARTITIONS", "0 is not in [1, 10000]"},
+		},
+		{
+			name: "auto-create not a bool",
+			env:  map[string]string{"LOFT_KAFKA_AUTO_CREATE_TOPICS": "maybe"},
+			want: []string{"LOFT_KAFKA_AUTO_CREATE_TOPICS", "maybe"},
 		},
 		{
 			name: "empty data dir",

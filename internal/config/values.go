@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"strconv"
+
 	"github.com/loftmq/loft/internal/logstore"
 )
 
@@ -56,3 +59,48 @@ func (v choiceValue) Set(s string) error {
 func (v choiceValue) String() string { return *v.p }
 
 func (v choiceValue) Type() string { return v.typ }
+
+// advertisedValue is an address given to clients: host:port with a host
+// and a port other than 0, or empty for the listener's own.
+type advertisedValue string
+
+func (v *advertisedValue) Set(s string) error {
+	if err := checkAdvertised(s); err != nil {
+		return err
+	}
+	*v = advertisedValue(s)
+	return nil
+}
+
+func (v *advertisedValue) String() string { return string(*v) }
+func (v *advertisedValue) Type() string   { return "host:port" }
+
+// int32Value is a whole number within [lo, hi].
+type int32Value struct {
+	p      *int32
+	lo, hi int64
+	typ    string
+}
+
+func (v int32Value) Set(s string) error {
+	n, err := parseInt32(s, v.lo, v.hi)
+	if err != nil {
+		return err
+	}
+	*v.p = n
+	return nil
+}
+
+func (v int32Value) String() string { return strconv.Itoa(int(*v.p)) }
+func (v int32Value) Type() string   { return v.typ }
+
+func parseInt32(s string, lo, hi int64) (int32, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a whole number", s)
+	}
+	if err := checkRange(n, lo, hi); err != nil {
+		return 0, err
+	}
+	return int32(n), nil
+}

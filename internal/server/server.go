@@ -13,8 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/loftmq/loft/internal/broker"
 	"github.com/loftmq/loft/internal/config"
 	"github.com/loftmq/loft/internal/fs"
+	"github.com/loftmq/loft/internal/group"
+	"github.com/loftmq/loft/internal/kafka"
 	"github.com/loftmq/loft/internal/logstore"
 	"github.com/loftmq/loft/internal/meta"
 )
@@ -60,6 +63,7 @@ type Server struct {
 	ready           atomic.Bool   // what /readyz reports
 	readyc          chan struct{} // closed when ready first becomes true
 	httpAddr        net.Addr      // set before readyc closes
+	kafkaAddr       net.Addr      // set before readyc closes
 }
 
 // New checks cfg and returns a Server that has not touched the disk or the
@@ -87,6 +91,10 @@ func (s *Server) Ready() <-chan struct{} { return s.readyc }
 // HTTPAddr is the address the HTTP listener bound (useful with port 0), or
 // nil when it is disabled. It is valid once Ready is closed.
 func (s *Server) HTTPAddr() net.Addr { return s.httpAddr }
+
+// KafkaAddr is the address the Kafka listener bound, or nil when it is
+// disabled. It is valid once Ready is closed.
+func (s *Server) KafkaAddr() net.Addr { return s.kafkaAddr }
 
 // Run starts the server and blocks until ctx is cancelled, then shuts down
 // gracefully and returns nil. It returns an error if startup fails (with
@@ -132,8 +140,33 @@ func (s *Server) Run(ctx context.Context) error {
 		return errors.Join(fmt.Errorf("server: open metadata: %w", err), stop())
 	}
 	steps = append(steps, step{"close metadata", func(context.Context) error { return md.Close() }})
+	// The broker and the coordinator close before the metadata store they
+	// write to, and after the listeners that call them.
+	b, err := broker.Open(store, md, broker.Options{
+		AutoCreateTopics:  s.cfg.KafkaAutoCreateTopics,
+		DefaultPartitions: s.cfg.KafkaDefaultPartitions,
+		Logger:            s.logger,
+	})
+	if err != nil {
+		return errors.Join(fmt.Errorf("server: open broker: %w", err), stop())
+	}
+	steps = append(steps, step{"close broker", func(context.Context) error { return b.Close() }})
+	g, err := group.New(md, group.Options{Logger: s.logger})
+	if err != nil {
+		return errors.Join(fmt.Errorf("server: open group coordinator: %w", err), stop())
+	}
+	steps = append(steps, step{"close group coordinator", func(context.Context) error { return g.Close() }})
 
-	s.logNotBuilt("kafka", s.cfg.KafkaAddr)
+	if s.cfg.KafkaAddr != "" {
+		k, err := s.startKafka(ctx, md, b, g, serveErr)
+		if err != nil {
+			return errors.Join(err, stop())
+		}
+		// First to stop: no request reaches the broker once it closes.
+		steps = append(steps, step{"stop kafka listener", func(context.Context) error { return k.Close() }})
+	} else {
+		s.logger.Debug("listener disabled", "proto", "kafka")
+	}
 	s.logNotBuilt("amqp", s.cfg.AMQPAddr)
 
 	s.ready.Store(true)
@@ -153,6 +186,35 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.logger.Info("stopped")
 	return nil
+}
+
+// startKafka binds the Kafka listener and serves it in the background. A
+// bind failure is returned at once, as a startup error; a failure while
+// serving goes to serveErr, which Run watches.
+func (s *Server) startKafka(ctx context.Context, md *meta.Store, b *broker.Broker, g *group.Coordinator, serveErr chan<- error) (*kafka.Server, error) {
+	id, err := kafka.ClusterID(ctx, md)
+	if err != nil {
+		return nil, fmt.Errorf("server: kafka listener: %w", err)
+	}
+	ln, err := net.Listen("tcp", s.cfg.KafkaAddr)
+	if err != nil {
+		return nil, fmt.Errorf("server: kafka listener: %w", err)
+	}
+	s.kafkaAddr = ln.Addr()
+	srv := kafka.New(kafka.Config{
+		AdvertisedAddr:  s.cfg.KafkaAdvertisedAddr,
+		MaxRequestBytes: s.cfg.KafkaMaxRequestBytes,
+		ClusterID:       id,
+	}, b, g, s.logger)
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, kafka.ErrClosed) {
+			select { // the first failure is enough to shut down
+			case serveErr <- fmt.Errorf("server: kafka listener: %w", err):
+			default:
+			}
+		}
+	}()
+	return srv, nil
 }
 
 // mkdirDurable creates dir and its missing parents, and syncs the parent

@@ -1,0 +1,268 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// maxInFlight bounds the requests of one connection whose responses
+	// are not written yet; the reader waits past it. Kafka producers keep
+	// at most 5 (idempotent) or a few more requests in flight, so this
+	// never slows one down, and it bounds what a client that stops reading
+	// responses can pile up.
+	maxInFlight = 32
+	// readBufSize and writeBufSize size the buffered reader and writer of
+	// a connection: small requests and responses then cost no system call
+	// each, while large ones bypass the buffers.
+	readBufSize  = 16 << 10
+	writeBufSize = 64 << 10
+	// keepBuf is the largest encode buffer a connection keeps between
+	// responses; a larger one (a big Fetch) is dropped after use.
+	keepBuf = 1 << 20
+)
+
+// conn is one client connection: a reader goroutine (serve) that decodes
+// and dispatches, and a writer goroutine that writes responses in order.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	remote string
+	host   string // remote IP, without the port
+	log    *slog.Logger
+
+	ctx    context.Context // cancelled when the connection stops
+	cancel context.CancelFunc
+
+	slots    chan *slot    // in request order; closed when the reader stops
+	killed   chan struct{} // closed by kill
+	killOnce sync.Once
+	stopping atomic.Bool // set by stopReading
+}
+
+func newConn(s *Server, nc net.Conn, id uint64) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	remote := nc.RemoteAddr().String()
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	return &conn{
+		s:      s,
+		nc:     nc,
+		remote: remote,
+		host:   host,
+		log:    s.logger.With("conn", id, "client", remote),
+		ctx:    ctx,
+		cancel: cancel,
+		slots:  make(chan *slot, maxInFlight),
+		killed: make(chan struct{}),
+	}
+}
+
+// serve runs the connection to its end: it reads and dispatches requests
+// until the client goes away, sends something this server will not
+// serve, or the server stops; then it lets the writer send the responses
+// still owed and closes the socket.
+func (c *conn) serve() {
+	c.log.Debug("connection opened")
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	c.readLoop()
+	close(c.slots)
+	<-writerDone
+	c.kill()
+	c.log.Debug("connection closed")
+}
+
+// stopReading makes the reader stop at its next read, and cancels the
+// connection's context, so that a blocked handler (a Fetch long poll, a
+// JoinGroup) returns. Responses already owed are still written.
+func (c *conn) stopReading() {
+	c.stopping.Store(true)
+	c.cancel()
+	c.nc.SetReadDeadline(time.Now())
+}
+
+// kill closes the socket at once: pending responses are dropped.
+func (c *conn) kill() {
+	c.killOnce.Do(func() {
+		c.stopping.Store(true)
+		close(c.killed)
+		c.cancel()
+		c.nc.Close()
+	})
+}
+
+func (c *conn) readLoop() {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("panic serving a request, closing the connection",
+				"panic", v, "stack", string(debug.Stack()))
+			// The request's slot may never be finished: the writer must
+			// not wait for it.
+			c.kill()
+		}
+	}()
+	rd := bufio.NewReaderSize(c.nc, readBufSize)
+	for {
+		frame, err := c.readFrame(rd)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if c.stopping.Load() {
+			return // read from the buffer after Close: not served
+		}
+		r, err := decode(frame)
+		if err != nil {
+			c.log.Warn("bad request, closing the connection", "err", err, "size", len(frame))
+			return
+		}
+		r.ctx, r.clientHost = c.ctx, c.host
+		r.sl = newSlot(r.corr)
+		select {
+		case c.slots <- r.sl:
+		case <-c.killed:
+			return
+		}
+		c.s.dispatch(r)
+	}
+}
+
+// errFrameSize reports a frame size outside [0, MaxRequestBytes].
+var errFrameSize = errors.New("kafka: request size out of bounds")
+
+// readFrame reads one size-prefixed frame. The buffer grows as bytes
+// arrive rather than being allocated at the announced size up front, so a
+// client announcing a large frame and sending nothing holds no memory.
+func (c *conn) readFrame(rd *bufio.Reader) ([]byte, error) {
+	var sz [4]byte
+	if _, err := io.ReadFull(rd, sz[:]); err != nil {
+		return nil, err
+	}
+	size := int32(binary.BigEndian.Uint32(sz[:]))
+	if size < 0 || size > c.s.cfg.MaxRequestBytes {
+		c.log.Warn("request size out of bounds, closing the connection",
+			"size", size, "max", c.s.cfg.MaxRequestBytes)
+		return nil, errFrameSize
+	}
+	n := int(size)
+	frame := make([]byte, 0, min(n, 64<<10))
+	for len(frame) < n {
+		if len(frame) == cap(frame) {
+			frame = slices.Grow(frame, min(n-len(frame), len(frame)))
+		}
+		got, err := rd.Read(frame[len(frame):min(n, cap(frame))])
+		frame = frame[:len(frame)+got]
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return frame, nil
+}
+
+// readFailed logs why reading stopped, unless it is the ordinary end of a
+// connection: the client closing it, or this server stopping.
+func (c *conn) readFailed(err error) {
+	switch {
+	case errors.Is(err, errFrameSize):
+		// Logged by readFrame with the size.
+	case c.stopping.Load(), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, os.ErrDeadlineExceeded):
+	default:
+		c.log.Debug("read failed, closing the connection", "err", err)
+	}
+}
+
+// writeLoop writes the responses in slot order, waiting for each to be
+// ready. It flushes its buffer only when the next response is not ready
+// yet, so responses completed together (a group commit) go out in one
+// write. It returns when the reader has closed slots and every response is
+// written, or when the connection is killed or a write fails.
+func (c *conn) writeLoop() {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("panic writing a response, closing the connection",
+				"panic", v, "stack", string(debug.Stack()))
+			c.kill()
+		}
+	}()
+	w := bufio.NewWriterSize(c.nc, writeBufSize)
+	var buf []byte
+	fail := func(err error) {
+		if !c.stopping.Load() {
+			c.log.Debug("write failed, closing the connection", "err", err)
+		}
+		c.kill()
+	}
+	for {
+		var sl *slot
+		var ok bool
+		select {
+		case sl, ok = <-c.slots:
+		default:
+			if err := w.Flush(); err != nil {
+				fail(err)
+				return
+			}
+			select {
+			case sl, ok = <-c.slots:
+			case <-c.killed:
+				return
+			}
+		}
+		if !ok {
+			if err := w.Flush(); err != nil {
+				fail(err)
+			}
+			return
+		}
+		select {
+		case <-sl.ready:
+		default:
+			if err := w.Flush(); err != nil {
+				fail(err)
+				return
+			}
+			select {
+			case <-sl.ready:
+			case <-c.killed:
+				return
+			}
+		}
+		if sl.resp != nil {
+			buf = appendResponse(buf[:0], sl.corr, sl.resp)
+			if _, err := w.Write(buf); err != nil {
+				fail(err)
+				return
+			}
+			if cap(buf) > keepBuf {
+				buf = nil
+			}
+		}
+		if sl.closeConn {
+			w.Flush()
+			c.log.Info("acks=0 produce failed, closing the connection so the client refreshes its metadata")
+			c.kill()
+			return
+		}
+	}
+}
