@@ -20,8 +20,8 @@ build: ## build ./bin/loft with version and commit stamped in
 test: ## run every test with the race detector (what CI runs)
 	go test -race ./...
 
-bench: ## run the log engine benchmarks, 5 times each, into bench.txt
-	go test -run '^$$' -bench . -count 5 ./internal/logstore/ | tee bench.txt
+bench: ## run the log engine and Kafka benchmarks, 5 times each, into bench.txt
+	go test -run '^$$' -bench . -count 5 ./internal/logstore/ ./test/kafkabench/ | tee bench.txt
 
 # go test -fuzz takes one target of one package at a time, so list them.
 fuzz: ## run every fuzz target for FUZZTIME (default 10m) each
