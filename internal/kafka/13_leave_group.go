@@ -18,7 +18,13 @@ func (s *Server) handleLeaveGroup(r *request) kmsg.Response {
 	req := r.kreq.(*kmsg.LeaveGroupRequest)
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 	if req.Version <= 2 {
-		resp.ErrorCode, _ = s.groups.Leave(req.Group, []group.LeaveMember{{MemberID: req.MemberID}})
+		// One member and one error code: the group's, or else the
+		// member's own (UNKNOWN_MEMBER_ID is reported per member).
+		code, per := s.groups.Leave(req.Group, []group.LeaveMember{{MemberID: req.MemberID}})
+		if code == 0 && len(per) > 0 {
+			code = per[0]
+		}
+		resp.ErrorCode = code
 		return resp
 	}
 	members := make([]group.LeaveMember, len(req.Members))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"io"
 	"net"
 	"strconv"
@@ -500,4 +502,20 @@ func readFull(c net.Conn, b []byte) (int, error) { return io.ReadFull(c, b) }
 // frameOf prefixes f with its size.
 func frameOf(f []byte) []byte {
 	return append(binary.BigEndian.AppendUint32(nil, uint32(len(f))), f...)
+}
+
+// TestLeaveGroupV0ReportsUnknownMember: v0-2 carry one error code, which
+// must say when the member is unknown.
+func TestLeaveGroupV0ReportsUnknownMember(t *testing.T) {
+	s := startStack(t, stackOpts{})
+	rc := s.dial()
+	for v := int16(0); v <= 2; v++ {
+		req := kmsg.NewPtrLeaveGroupRequest()
+		req.Version, req.Group, req.MemberID = v, "no-such-group", "nobody"
+		rc.send(req, int32(v))
+		resp := rc.read(req, int32(v)).(*kmsg.LeaveGroupResponse)
+		if resp.ErrorCode != kerr.UnknownMemberID.Code {
+			t.Errorf("LeaveGroup v%d for an unknown member: error %d, want UNKNOWN_MEMBER_ID", v, resp.ErrorCode)
+		}
+	}
 }
