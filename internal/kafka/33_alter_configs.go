@@ -31,29 +31,14 @@ func (s *Server) handleAlterConfigs(r *request) kmsg.Response {
 		sr := &resp.Resources[i]
 		*sr = kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		code, err := s.alterConfigs(r, req, rr, dup)
-		if code != nil {
-			sr.ErrorCode = code.Code
-			if err == nil {
-				sr.ErrorMessage = &code.Description
-			} else {
-				sr.ErrorMessage = errMessage(err)
-			}
-		}
+		sr.ErrorCode, sr.ErrorMessage = resourceError(s.alterConfigs(r, req, rr, dup))
 	}
 	return resp
 }
 
 func (s *Server) alterConfigs(r *request, req *kmsg.AlterConfigsRequest, rr kmsg.AlterConfigsRequestResource, dup map[string]int) (*kerr.Error, error) {
-	if dup[fmt.Sprint(rr.ResourceType, "/", rr.ResourceName)] > 1 {
-		return kerr.InvalidRequest, fmt.Errorf("resource %q is named more than once", rr.ResourceName)
-	}
-	res, code, err := resolveResource(rr.ResourceType, rr.ResourceName)
-	if code != nil {
+	if code, err := alterableResource(rr.ResourceType, rr.ResourceName, dup); code != nil {
 		return code, err
-	}
-	if res.broker {
-		return kerr.InvalidRequest, errBrokerReadOnly
 	}
 	configs := make(map[string]string, len(rr.Configs))
 	for _, c := range rr.Configs {
@@ -62,8 +47,37 @@ func (s *Server) alterConfigs(r *request, req *kmsg.AlterConfigsRequest, rr kmsg
 		}
 		configs[c.Name] = *c.Value
 	}
-	if err := s.broker.ReplaceTopicConfigs(r.ctx, res.topic, configs, req.ValidateOnly); err != nil {
+	if err := s.broker.ReplaceTopicConfigs(r.ctx, rr.ResourceName, configs, req.ValidateOnly); err != nil {
 		return kafkaErr(err), err
 	}
 	return nil, nil
+}
+
+// alterableResource checks a resource of AlterConfigs or
+// IncrementalAlterConfigs: named once, known, and a topic (broker configs
+// are read-only).
+func alterableResource(typ kmsg.ConfigResourceType, name string, dup map[string]int) (*kerr.Error, error) {
+	if dup[fmt.Sprint(typ, "/", name)] > 1 {
+		return kerr.InvalidRequest, fmt.Errorf("resource %q is named more than once", name)
+	}
+	res, code, err := resolveResource(typ, name)
+	if code != nil {
+		return code, err
+	}
+	if res.broker {
+		return kerr.InvalidRequest, errBrokerReadOnly
+	}
+	return nil, nil
+}
+
+// resourceError is a resource's error code and message from what its
+// handler returned: the code's own description when there is no error.
+func resourceError(code *kerr.Error, err error) (int16, *string) {
+	switch {
+	case code == nil:
+		return 0, nil
+	case err == nil:
+		return code.Code, &code.Description
+	}
+	return code.Code, errMessage(err)
 }

@@ -32,29 +32,14 @@ func (s *Server) handleIncrementalAlterConfigs(r *request) kmsg.Response {
 		sr := &resp.Resources[i]
 		*sr = kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		code, err := s.incrementalAlter(r, req, rr, dup)
-		if code != nil {
-			sr.ErrorCode = code.Code
-			if err == nil {
-				sr.ErrorMessage = &code.Description
-			} else {
-				sr.ErrorMessage = errMessage(err)
-			}
-		}
+		sr.ErrorCode, sr.ErrorMessage = resourceError(s.incrementalAlter(r, req, rr, dup))
 	}
 	return resp
 }
 
 func (s *Server) incrementalAlter(r *request, req *kmsg.IncrementalAlterConfigsRequest, rr kmsg.IncrementalAlterConfigsRequestResource, dup map[string]int) (*kerr.Error, error) {
-	if dup[fmt.Sprint(rr.ResourceType, "/", rr.ResourceName)] > 1 {
-		return kerr.InvalidRequest, fmt.Errorf("resource %q is named more than once", rr.ResourceName)
-	}
-	res, code, err := resolveResource(rr.ResourceType, rr.ResourceName)
-	if code != nil {
+	if code, err := alterableResource(rr.ResourceType, rr.ResourceName, dup); code != nil {
 		return code, err
-	}
-	if res.broker {
-		return kerr.InvalidRequest, errBrokerReadOnly
 	}
 	ops := make([]broker.ConfigOp, 0, len(rr.Configs))
 	for _, c := range rr.Configs {
@@ -78,7 +63,7 @@ func (s *Server) incrementalAlter(r *request, req *kmsg.IncrementalAlterConfigsR
 		}
 		ops = append(ops, op)
 	}
-	if err := s.broker.AlterTopicConfigs(r.ctx, res.topic, ops, req.ValidateOnly); err != nil {
+	if err := s.broker.AlterTopicConfigs(r.ctx, rr.ResourceName, ops, req.ValidateOnly); err != nil {
 		return kafkaErr(err), err
 	}
 	return nil, nil
