@@ -79,6 +79,11 @@ func (s *Server) handleFetch(r *request) kmsg.Response {
 	if failed {
 		return resp
 	}
+	// The record batches are read into one pooled arena, returned once the
+	// response is encoded: large fetches would otherwise allocate and zero
+	// megabytes per request.
+	arena := getBuf()
+	r.sl.release = func() { putBuf(arena) }
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	var timer *time.Timer
 	defer func() {
@@ -92,7 +97,8 @@ func (s *Server) handleFetch(r *request) kmsg.Response {
 				parts[i].wait = parts[i].p.Wait()
 			}
 		}
-		n, failed := readParts(parts, min(req.MaxBytes, maxFetchBytes))
+		var n int
+		n, failed, arena = readParts(parts, min(req.MaxBytes, maxFetchBytes), arena[:0])
 		if failed || n >= int(req.MinBytes) || req.MinBytes <= 0 || len(parts) == 0 {
 			return resp
 		}
@@ -162,25 +168,28 @@ func (s *Server) fetchParts(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) ([
 	return parts, failed
 }
 
-// readParts reads every partition afresh within the limits and returns the
-// bytes read and whether any partition failed. Only the first partition
-// with data may exceed the limits, by its first batch (KIP-74).
-func readParts(parts []fetchPart, maxBytes int32) (int, bool) {
+// readParts reads every partition afresh within the limits, into arena,
+// and returns the bytes read, whether any partition failed, and the arena
+// (grown if needed). Only the first partition with data may exceed the
+// limits, by its first batch (KIP-74).
+func readParts(parts []fetchPart, maxBytes int32, arena []byte) (int, bool, []byte) {
 	total, failed := 0, false
 	for i := range parts {
 		fp := &parts[i]
 		sp := fp.sp
 		sp.RecordBatches = []byte{}
 		limit := min(int(fp.max), int(maxBytes)-total)
-		var data []byte
 		var err error
+		start := len(arena)
 		if total == 0 || limit > 0 {
-			data, err = fp.p.Read(nil, fp.offset, max(limit, 1))
+			arena, err = fp.p.Read(arena, fp.offset, max(limit, 1))
 		}
+		data := arena[start:]
 		sp.HighWatermark = fp.p.HighWatermark()
 		sp.LastStableOffset = sp.HighWatermark
 		sp.LogStartOffset = fp.p.LogStartOffset()
 		if err != nil {
+			arena = arena[:start]
 			sp.ErrorCode = errCode(err)
 			if !errors.Is(err, broker.ErrOffsetOutOfRange) {
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
@@ -190,6 +199,7 @@ func readParts(parts []fetchPart, maxBytes int32) (int, bool) {
 		}
 		sp.ErrorCode = 0
 		if total > 0 && len(data) > limit {
+			arena = arena[:start]
 			continue // the first batch does not fit: another time
 		}
 		if len(data) > 0 {
@@ -197,7 +207,7 @@ func readParts(parts []fetchPart, maxBytes int32) (int, bool) {
 			total += len(data)
 		}
 	}
-	return total, failed
+	return total, failed, arena
 }
 
 // waitAny waits until a partition's wait channel closes (and renews it),

@@ -249,12 +249,19 @@ func (c *conn) writeLoop() {
 			}
 		}
 		if sl.resp != nil {
+			if buf == nil {
+				buf = getBuf()
+			}
 			buf = appendResponse(buf[:0], sl.corr, sl.resp)
+			if sl.release != nil {
+				sl.release()
+			}
 			if _, err := w.Write(buf); err != nil {
 				fail(err)
 				return
 			}
 			if cap(buf) > keepBuf {
+				putBuf(buf) // large: shared with other connections, not kept here
 				buf = nil
 			}
 		}
@@ -265,4 +272,27 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// bufPool holds byte buffers shared by all connections: response encoding
+// and Fetch arenas. A sync.Pool gives idle buffers back to the collector,
+// so a burst of large fetches does not pin its memory.
+var bufPool sync.Pool
+
+// maxPooledBuf bounds what goes back to the pool (a Fetch answer is capped
+// at 55 MiB; keep buffers up to 64 MiB).
+const maxPooledBuf = 64 << 20
+
+func getBuf() []byte {
+	if b, ok := bufPool.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return nil
+}
+
+func putBuf(b []byte) {
+	if cap(b) == 0 || cap(b) > maxPooledBuf {
+		return
+	}
+	bufPool.Put(&b)
 }

@@ -57,6 +57,9 @@ type slot struct {
 	// that failed has no response to carry its error, so, as Kafka does,
 	// the connection is closed to make the client refresh its metadata.
 	closeConn bool
+	// release, if set, is called once resp has been encoded: the response
+	// may hold buffers (Fetch's record batches) to reuse.
+	release func()
 }
 
 func newSlot(corr int32) *slot {
