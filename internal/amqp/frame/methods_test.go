@@ -36,7 +36,7 @@ func fill(m Method, seed int) {
 		case string:
 			f.SetString(v.Type().Field(i).Name)
 		case Table:
-			f.Set(reflect.ValueOf(Table{"k": int32(n), "cap": Table{"on": true}}))
+			f.Set(reflect.ValueOf(Table{{"k", int32(n)}, {"cap", Table{{"on", true}}}}))
 		case time.Time:
 			f.Set(reflect.ValueOf(time.Unix(int64(n)*1000, 0).UTC()))
 		default:

@@ -11,7 +11,7 @@ import (
 func fullProperties() Properties {
 	p := Properties{
 		ContentType: "application/json", ContentEncoding: "gzip",
-		Headers:      Table{"x-retry": int32(3)},
+		Headers:      Table{{"x-retry", int32(3)}},
 		DeliveryMode: 2, Priority: 9,
 		CorrelationID: "corr", ReplyTo: "amq.rabbitmq.reply-to",
 		Expiration: "60000", MessageID: "id-1",

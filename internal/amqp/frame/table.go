@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -12,8 +13,11 @@ import (
 // frame from driving recursion into the stack limit.
 const MaxDepth = 32
 
-// Table is an AMQP field table. Decoded values carry their wire type in
-// their Go type, so re-encoding reproduces the type codes:
+// Table is an AMQP field table: its fields in wire order, repeated keys
+// included, so that a decoded table re-encodes byte for byte (header
+// tables are passed on to consumers exactly as published). Decoded values
+// carry their wire type in their Go type, so re-encoding reproduces the
+// type codes:
 //
 //	't' bool      'b' int8     'B' uint8    's' int16   'u' uint16
 //	'I' int32     'i' uint32   'l' int64    'f' float32 'd' float64
@@ -21,12 +25,46 @@ const MaxDepth = 32
 //	'F' Table     'V' nil
 //
 // For convenience the encoder also takes int (as 'l') and map[string]any
-// (as 'F'); those decode as int64 and Table.
-//
-// A map has no order, so tables are encoded with keys in ascending byte
-// order. Input in that order with distinct keys re-encodes byte for byte;
-// peers sending another order get the same entries back, reordered.
-type Table map[string]any
+// (as 'F', keys in ascending order); those decode as int64 and Table.
+type Table []Field
+
+// Field is one entry of a Table.
+type Field struct {
+	Key   string
+	Value any
+}
+
+// Get returns the value of the first field named key, as RabbitMQ's
+// lookups do.
+func (t Table) Get(key string) (any, bool) {
+	for _, f := range t {
+		if f.Key == key {
+			return f.Value, true
+		}
+	}
+	return nil, false
+}
+
+// Set replaces the value of the first field named key, or appends one.
+func (t *Table) Set(key string, v any) {
+	for i := range *t {
+		if (*t)[i].Key == key {
+			(*t)[i].Value = v
+			return
+		}
+	}
+	*t = append(*t, Field{key, v})
+}
+
+// tableOf orders a map's entries by key, for encoding.
+func tableOf(m map[string]any) Table {
+	t := make(Table, 0, len(m))
+	for k, v := range m {
+		t = append(t, Field{k, v})
+	}
+	slices.SortFunc(t, func(a, b Field) int { return strings.Compare(a.Key, b.Key) })
+	return t
+}
 
 // Decimal is the 'D' field type: Value × 10^-Scale.
 type Decimal struct {
@@ -37,14 +75,9 @@ type Decimal struct {
 func (w *Writer) writeTable(t Table) {
 	lenAt := len(w.buf)
 	w.Long(0)
-	keys := make([]string, 0, len(t))
-	for k := range t {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		w.ShortStr(k)
-		w.writeValue(t[k])
+	for _, f := range t {
+		w.ShortStr(f.Key)
+		w.writeValue(f.Value)
 	}
 	w.patchLength(lenAt)
 }
@@ -129,7 +162,7 @@ func (w *Writer) writeValue(v any) {
 		w.writeTable(v)
 	case map[string]any:
 		w.Octet('F')
-		w.writeTable(v)
+		w.writeTable(tableOf(v))
 	case nil:
 		w.Octet('V')
 	default:
@@ -149,12 +182,12 @@ func (r *Reader) readTable(depth int) Table {
 		return nil
 	}
 	sub := Reader{buf: body}
-	t := make(Table)
+	t := Table{}
 	for sub.Len() > 0 && sub.err == nil {
 		k := sub.ShortStr()
 		v := sub.readValue(depth + 1)
 		if sub.err == nil {
-			t[k] = v
+			t = append(t, Field{k, v})
 		}
 	}
 	if sub.err != nil {

@@ -14,23 +14,23 @@ import (
 func everyType() (Table, []byte) {
 	ts := time.Unix(1700000000, 0).UTC()
 	t := Table{
-		"A": []any{int32(1), "x", nil},
-		"B": uint8(0xfe),
-		"D": Decimal{Scale: 2, Value: -12345},
-		"F": Table{"n": true},
-		"I": int32(-2),
-		"S": "str",
-		"T": ts,
-		"V": nil,
-		"b": int8(-3),
-		"d": math.Pi,
-		"f": float32(1.5),
-		"i": uint32(0xfffffffe),
-		"l": int64(-4),
-		"s": int16(-5),
-		"t": true,
-		"u": uint16(0xfffd),
-		"x": []byte{0, 1, 2},
+		{"A", []any{int32(1), "x", nil}},
+		{"B", uint8(0xfe)},
+		{"D", Decimal{Scale: 2, Value: -12345}},
+		{"F", Table{{"n", true}}},
+		{"I", int32(-2)},
+		{"S", "str"},
+		{"T", ts},
+		{"V", nil},
+		{"b", int8(-3)},
+		{"d", math.Pi},
+		{"f", float32(1.5)},
+		{"i", uint32(0xfffffffe)},
+		{"l", int64(-4)},
+		{"s", int16(-5)},
+		{"t", true},
+		{"u", uint16(0xfffd)},
+		{"x", []byte{0, 1, 2}},
 	}
 	w := NewWriter(nil)
 	body := NewWriter(nil)
@@ -111,13 +111,14 @@ func TestTableEveryType(t *testing.T) {
 	if err := r.finish(); err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range want {
-		if !equal(got[k], v) || reflect.TypeOf(got[k]) != reflect.TypeOf(v) {
-			t.Errorf("%q: got %T %#v, want %T %#v", k, got[k], got[k], v, v)
-		}
-	}
 	if len(got) != len(want) {
-		t.Errorf("got %d entries, want %d", len(got), len(want))
+		t.Fatalf("got %d entries, want %d", len(got), len(want))
+	}
+	for i, f := range want {
+		g := got[i]
+		if g.Key != f.Key || !equal(g.Value, f.Value) || reflect.TypeOf(g.Value) != reflect.TypeOf(f.Value) {
+			t.Errorf("field %d: got %q %T %#v, want %q %T %#v", i, g.Key, g.Value, g.Value, f.Key, f.Value, f.Value)
+		}
 	}
 	if again := encodeTable(got); !bytes.Equal(again, wire) {
 		t.Fatalf("re-encode differs:\n got %x\nwant %x", again, wire)
@@ -125,8 +126,8 @@ func TestTableEveryType(t *testing.T) {
 }
 
 func TestTableConvenienceTypes(t *testing.T) {
-	got := encodeTable(Table{"a": 7, "m": map[string]any{"k": "v"}})
-	want := encodeTable(Table{"a": int64(7), "m": Table{"k": "v"}})
+	got := encodeTable(Table{{"a", 7}, {"m", map[string]any{"k": "v", "j": int8(1)}}})
+	want := encodeTable(Table{{"a", int64(7)}, {"m", Table{{"j", int8(1)}, {"k", "v"}}}})
 	if !bytes.Equal(got, want) {
 		t.Fatalf("got %x, want %x", got, want)
 	}
@@ -134,7 +135,7 @@ func TestTableConvenienceTypes(t *testing.T) {
 
 func TestTableUnsupportedValue(t *testing.T) {
 	w := NewWriter(nil)
-	w.Table(Table{"c": complex(1, 2)})
+	w.Table(Table{{"c", complex(1, 2)}})
 	if !errors.Is(w.Err(), ErrUnsupportedValue) {
 		t.Fatalf("err %v, want ErrUnsupportedValue", w.Err())
 	}
@@ -144,7 +145,7 @@ func TestTableUnsupportedValue(t *testing.T) {
 func nested(n int) Table {
 	t := Table{}
 	for range n - 1 {
-		t = Table{"n": t}
+		t = Table{{"n", t}}
 	}
 	return t
 }
@@ -179,12 +180,24 @@ func TestTableDecodeErrors(t *testing.T) {
 	}
 }
 
-func TestTableReorderedInput(t *testing.T) {
-	// Peers iterate their own maps; any key order decodes to the same table.
-	in := []byte{0, 0, 0, 8, 1, 'b', 't', 1, 1, 'a', 't', 0}
+func TestTableKeepsWireOrder(t *testing.T) {
+	// Peers iterate their own maps: keys come in any order, even twice.
+	// The table keeps them as they came, and re-encodes byte for byte.
+	in := []byte{0, 0, 0, 12, 1, 'b', 't', 1, 1, 'a', 't', 0, 1, 'b', 'B', 7}
 	r := NewReader(in)
 	got := r.Table()
-	if err := r.finish(); err != nil || !equal(got, Table{"a": false, "b": true}) {
+	if err := r.finish(); err != nil || !equal(got, Table{{"b", true}, {"a", false}, {"b", uint8(7)}}) {
 		t.Fatalf("got %v, %v", got, err)
+	}
+	if again := encodeTable(got); !bytes.Equal(again, in) {
+		t.Fatalf("re-encoded as %x, want %x", again, in)
+	}
+	if v, ok := got.Get("b"); !ok || v != true {
+		t.Fatalf("Get(b) = %v, %v; want the first b", v, ok)
+	}
+	got.Set("a", "x")
+	got.Set("c", int32(1))
+	if !equal(got, Table{{"b", true}, {"a", "x"}, {"b", uint8(7)}, {"c", int32(1)}}) {
+		t.Fatalf("after Set: %v", got)
 	}
 }
