@@ -24,7 +24,7 @@ func TestKafkajs(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "roundtrip.js")
 	cmd.Dir = "kafkajs"
-	cmd.Env = append(os.Environ(), "LOFT_KAFKA="+l.kafka, "KAFKAJS_NO_PARTITIONER_WARNING=1")
+	cmd.Env = append(os.Environ(), "LOFT_KAFKA="+l.Kafka, "KAFKAJS_NO_PARTITIONER_WARNING=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("kafkajs round trip: %v\n%s", err, out)

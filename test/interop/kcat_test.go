@@ -37,14 +37,14 @@ func TestKcat(t *testing.T) {
 	for i := range n {
 		fmt.Fprintf(&in, "message-%05d\n", i)
 	}
-	kcat(t, ctx, in.Bytes(), "-b", l.kafka, "-P", "-t", "kcat-topic", "-X", "acks=all")
+	kcat(t, ctx, in.Bytes(), "-b", l.Kafka, "-P", "-t", "kcat-topic", "-X", "acks=all")
 
-	meta := string(kcat(t, ctx, nil, "-b", l.kafka, "-L", "-t", "kcat-topic"))
+	meta := string(kcat(t, ctx, nil, "-b", l.Kafka, "-L", "-t", "kcat-topic"))
 	if !strings.Contains(meta, `topic "kcat-topic"`) || !strings.Contains(meta, "partition 0") {
 		t.Fatalf("metadata listing lacks the topic:\n%s", meta)
 	}
 
-	out := kcat(t, ctx, nil, "-b", l.kafka, "-G", "kcat-group", "-c", strconv.Itoa(n),
+	out := kcat(t, ctx, nil, "-b", l.Kafka, "-G", "kcat-group", "-c", strconv.Itoa(n),
 		"-X", "auto.offset.reset=earliest", "-f", "%s\n", "kcat-topic")
 	got := strings.Split(strings.TrimSpace(string(out)), "\n")
 	sort.Strings(got)

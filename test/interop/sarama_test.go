@@ -23,7 +23,7 @@ func TestSarama(t *testing.T) {
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
 
-	admin, err := sarama.NewClusterAdmin([]string{l.kafka}, cfg)
+	admin, err := sarama.NewClusterAdmin([]string{l.Kafka}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestSarama(t *testing.T) {
 	admin.Close()
 
 	const n = 500
-	producer, err := sarama.NewSyncProducer([]string{l.kafka}, cfg)
+	producer, err := sarama.NewSyncProducer([]string{l.Kafka}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestSarama(t *testing.T) {
 	}
 	producer.Close()
 
-	group, err := sarama.NewConsumerGroup([]string{l.kafka}, "sarama-group", cfg)
+	group, err := sarama.NewConsumerGroup([]string{l.Kafka}, "sarama-group", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

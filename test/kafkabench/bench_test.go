@@ -1,49 +1,27 @@
 package kafkabench
 
 import (
-	"bytes"
 	"context"
 	crand "crypto/rand"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/loftmq/loft/internal/loftproc"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 var loftBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp(benchDir(), "loft-kafkabench-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	loftBin = filepath.Join(dir, "loft")
-	_, here, _, _ := runtime.Caller(0)
-	build := exec.Command("go", "build", "-o", loftBin, "./cmd/loft")
-	build.Dir = filepath.Join(filepath.Dir(here), "..", "..")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build loft:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { loftproc.Main(m, benchDir(), &loftBin) }
 
 // benchDir is where data goes: the disk under test (LOFT_BENCH_DIR, default
 // the system temp dir).
@@ -72,15 +50,6 @@ func BenchmarkDDReference(b *testing.B) {
 	}
 }
 
-func freePort(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startLoft runs loft serve (fsync always) on a fresh data dir on the disk
 // under test and returns its Kafka address.
 func startLoft(b *testing.B) string {
@@ -88,34 +57,8 @@ func startLoft(b *testing.B) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	kafka, httpAddr := freePort(b), freePort(b)
-	cmd := exec.Command(loftBin, "serve", "--data-dir", dir, "--fsync", "always",
-		"--kafka-addr", kafka, "--amqp-addr", "", "--http-addr", httpAddr, "--log-level", "warn")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		os.RemoveAll(dir)
-		if b.Failed() {
-			b.Logf("loft log:\n%s", logs.String())
-		}
-	})
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		if resp, err := http.Get("http://" + httpAddr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return kafka
-			}
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("loft not ready within 15 s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	return loftproc.Start(b, loftBin, dir, "--fsync", "always", "--log-level", "warn").Kafka
 }
 
 func createTopic(b *testing.B, addr, topic string, partitions int32) {

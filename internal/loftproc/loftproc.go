@@ -1,0 +1,131 @@
+package loftproc
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Build compiles cmd/loft into dir and returns the binary's path.
+func Build(dir string) (string, error) {
+	_, here, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(here), "..", "..")
+	bin := filepath.Join(dir, "loft")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/loft")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("loftproc: build loft: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Process is a running `loft serve`.
+type Process struct {
+	Kafka string // the Kafka listener's address
+	HTTP  string // the HTTP listener's address
+	cmd   *exec.Cmd
+	log   *syncBuffer
+}
+
+// Start runs bin serve on dataDir, with the Kafka and HTTP listeners on
+// free loopback ports and AMQP off, plus args, and waits up to 15 s for
+// /readyz. When tb ends, the process gets SIGTERM and must exit 0 within
+// 15 s; its log is printed if the test failed.
+func Start(tb testing.TB, bin, dataDir string, args ...string) *Process {
+	tb.Helper()
+	p := &Process{Kafka: freePort(tb), HTTP: freePort(tb), log: &syncBuffer{}}
+	all := append([]string{"serve", "--data-dir", dataDir,
+		"--kafka-addr", p.Kafka, "--amqp-addr", "", "--http-addr", p.HTTP}, args...)
+	p.cmd = exec.Command(bin, all...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { p.stop(tb) })
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + p.HTTP + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("loft not ready within 15 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *Process) stop(tb testing.TB) {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			tb.Errorf("loft exited with %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+		tb.Errorf("loft did not stop within 15 s of SIGTERM")
+	}
+	if tb.Failed() {
+		tb.Logf("loft log:\n%s", p.log.String())
+	}
+}
+
+func freePort(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer collects a process's output from two writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Main builds the binary into a temporary directory, runs the tests with
+// its path, and removes it: for a package's TestMain.
+func Main(m *testing.M, dir string, bin *string) {
+	tmp, err := os.MkdirTemp(dir, "loft-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if *bin, err = Build(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(tmp)
+	os.Exit(code)
+}
