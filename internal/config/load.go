@@ -35,7 +35,7 @@ func define(flags *pflag.FlagSet, c *Config) {
 	flags.Var(int32Value{&c.KafkaDefaultPartitions, 1, MaxKafkaDefaultPartitions, "count"}, "kafka-default-partitions",
 		"partitions of auto-created Kafka topics and of topics created with -1")
 	flags.Var((*addrValue)(&c.AMQPAddr), "amqp-addr",
-		`AMQP 0-9-1 listener address ("" disables it; listener not built yet)`)
+		`AMQP 0-9-1 listener address ("" disables it)`)
 	flags.Var((*addrValue)(&c.HTTPAddr), "http-addr",
 		`HTTP listener address, serving /healthz and /readyz ("" disables it)`)
 	flags.Var((*fsyncValue)(&c.Fsync), "fsync",

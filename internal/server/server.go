@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/loftmq/loft/internal/amqp"
+	"github.com/loftmq/loft/internal/auth"
 	"github.com/loftmq/loft/internal/broker"
 	"github.com/loftmq/loft/internal/config"
 	"github.com/loftmq/loft/internal/fs"
@@ -64,6 +66,7 @@ type Server struct {
 	readyc          chan struct{} // closed when ready first becomes true
 	httpAddr        net.Addr      // set before readyc closes
 	kafkaAddr       net.Addr      // set before readyc closes
+	amqpAddr        net.Addr      // set before readyc closes
 }
 
 // New checks cfg and returns a Server that has not touched the disk or the
@@ -95,6 +98,10 @@ func (s *Server) HTTPAddr() net.Addr { return s.httpAddr }
 // KafkaAddr is the address the Kafka listener bound, or nil when it is
 // disabled. It is valid once Ready is closed.
 func (s *Server) KafkaAddr() net.Addr { return s.kafkaAddr }
+
+// AMQPAddr is the address the AMQP listener bound, or nil when it is
+// disabled. It is valid once Ready is closed.
+func (s *Server) AMQPAddr() net.Addr { return s.amqpAddr }
 
 // Run starts the server and blocks until ctx is cancelled, then shuts down
 // gracefully and returns nil. It returns an error if startup fails (with
@@ -156,6 +163,10 @@ func (s *Server) Run(ctx context.Context) error {
 		return errors.Join(fmt.Errorf("server: open group coordinator: %w", err), stop())
 	}
 	steps = append(steps, step{"close group coordinator", func(context.Context) error { return g.Close() }})
+	users, err := auth.Open(ctx, md)
+	if err != nil {
+		return errors.Join(fmt.Errorf("server: open auth: %w", err), stop())
+	}
 
 	if s.cfg.KafkaAddr != "" {
 		k, err := s.startKafka(ctx, md, b, g, serveErr)
@@ -167,7 +178,16 @@ func (s *Server) Run(ctx context.Context) error {
 	} else {
 		s.logger.Debug("listener disabled", "proto", "kafka")
 	}
-	s.logNotBuilt("amqp", s.cfg.AMQPAddr)
+	if s.cfg.AMQPAddr != "" {
+		a, err := s.startAMQP(users, serveErr)
+		if err != nil {
+			return errors.Join(err, stop())
+		}
+		// Stops before the stores its connections will read and write.
+		steps = append(steps, step{"stop amqp listener", func(context.Context) error { return a.Close() }})
+	} else {
+		s.logger.Debug("listener disabled", "proto", "amqp")
+	}
 
 	s.ready.Store(true)
 	close(s.readyc)
@@ -210,6 +230,26 @@ func (s *Server) startKafka(ctx context.Context, md *meta.Store, b *broker.Broke
 		if err := srv.Serve(ln); !errors.Is(err, kafka.ErrClosed) {
 			select { // the first failure is enough to shut down
 			case serveErr <- fmt.Errorf("server: kafka listener: %w", err):
+			default:
+			}
+		}
+	}()
+	return srv, nil
+}
+
+// startAMQP binds the AMQP listener and serves it in the background, as
+// startKafka does.
+func (s *Server) startAMQP(users *auth.Store, serveErr chan<- error) (*amqp.Server, error) {
+	ln, err := net.Listen("tcp", s.cfg.AMQPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("server: amqp listener: %w", err)
+	}
+	s.amqpAddr = ln.Addr()
+	srv := amqp.New(amqp.Config{}, users, s.logger)
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, amqp.ErrClosed) {
+			select { // the first failure is enough to shut down
+			case serveErr <- fmt.Errorf("server: amqp listener: %w", err):
 			default:
 			}
 		}
@@ -262,16 +302,6 @@ func (s *Server) lock() (io.Closer, error) {
 		return nil, fmt.Errorf("server: lock data dir: %w", err)
 	}
 	return lock, nil
-}
-
-// logNotBuilt records a configured listener that this version cannot
-// start yet, so nobody waits for a port that will never open.
-func (s *Server) logNotBuilt(proto, addr string) {
-	if addr == "" {
-		s.logger.Debug("listener disabled", "proto", proto)
-		return
-	}
-	s.logger.Info("listener not built yet, not listening", "proto", proto, "addr", addr)
 }
 
 // step is one part of shutdown.

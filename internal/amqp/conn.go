@@ -1,0 +1,308 @@
+package amqp
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/loftmq/loft/internal/amqp/frame"
+)
+
+const (
+	// closeWait bounds how long a connection waits for the peer's
+	// connection.close-ok after sending connection.close.
+	closeWait = time.Second
+	// writeTimeout bounds one frame write, so a client that stops reading
+	// cannot hold a goroutine forever.
+	writeTimeout = 10 * time.Second
+	readBufSize  = 16 << 10
+	writeBufSize = 16 << 10
+)
+
+// errStop ends the reader loop without a further log line.
+var errStop = errors.New("amqp: connection finished")
+
+// conn is one client connection. Its reader goroutine (serve) owns the
+// handshake results and the channel table; send may be called from any
+// goroutine.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	rd     *bufio.Reader
+	log    *slog.Logger
+	remote net.Addr
+
+	// Set by the handshake, then read only by the reader goroutine (and
+	// the heartbeat goroutine, which starts after).
+	user       string
+	vhost      string
+	channelMax uint16
+	frameMax   uint32
+	heartbeat  time.Duration
+	channels   map[uint16]*channel
+
+	wmu sync.Mutex // serialises frame writes
+	wr  *bufio.Writer
+
+	mu      sync.Mutex // guards the fields below and read deadlines
+	opened  bool       // connection.open-ok sent
+	closing bool       // connection.close sent; only close/close-ok count now
+
+	done     chan struct{} // closed when the connection ends
+	killOnce sync.Once
+}
+
+func newConn(s *Server, nc net.Conn, id uint64) *conn {
+	return &conn{
+		s:        s,
+		nc:       nc,
+		rd:       bufio.NewReaderSize(nc, readBufSize),
+		wr:       bufio.NewWriterSize(nc, writeBufSize),
+		log:      s.logger.With("conn", id, "client", nc.RemoteAddr().String()),
+		remote:   nc.RemoteAddr(),
+		frameMax: frame.FrameMinSize,
+		channels: make(map[uint16]*channel),
+		done:     make(chan struct{}),
+	}
+}
+
+// serve runs the connection to its end.
+func (c *conn) serve() {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("panic serving a connection, closing it",
+				"panic", v, "stack", string(debug.Stack()))
+		}
+		c.kill()
+	}()
+	c.log.Debug("connection accepted")
+	if !c.handshake() {
+		return
+	}
+	c.log.Info("connection opened", "channel_max", c.channelMax, "frame_max", c.frameMax,
+		"heartbeat", c.heartbeat)
+	if c.heartbeat > 0 {
+		go c.sendHeartbeats()
+	}
+	c.readLoop()
+	c.log.Info("connection closed")
+}
+
+// kill closes the socket at once.
+func (c *conn) kill() {
+	c.killOnce.Do(func() {
+		close(c.done)
+		c.nc.Close()
+	})
+}
+
+// shutdown is Server.Close's request: connection.close 320 to an open
+// connection, which the reader then sees through; a connection still in
+// its handshake is cut.
+func (c *conn) shutdown() {
+	c.mu.Lock()
+	opened := c.opened
+	c.mu.Unlock()
+	if !opened {
+		c.kill()
+		return
+	}
+	c.log.Info("closing connection: broker shutting down")
+	c.startClose(&Error{Code: frame.ConnectionForced, Text: "broker shutting down", Conn: true})
+}
+
+// startClose sends connection.close for e, once, and gives the peer
+// closeWait to answer.
+func (c *conn) startClose(e *Error) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	c.nc.SetReadDeadline(time.Now().Add(closeWait))
+	c.mu.Unlock()
+	c.send(0, &frame.ConnectionClose{
+		ReplyCode: e.Code, ReplyText: e.ReplyText(),
+		FailedClassID: e.ClassID, FailedMethodID: e.MethodID,
+	})
+}
+
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// armRead sets the read deadline for the next frame: the close wait while
+// closing (already set), else two heartbeat intervals, else none. It runs
+// under mu so that it cannot undo startClose's deadline.
+func (c *conn) armRead() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closing:
+	case c.heartbeat > 0:
+		c.nc.SetReadDeadline(time.Now().Add(2 * c.heartbeat))
+	default:
+		c.nc.SetReadDeadline(time.Time{})
+	}
+}
+
+// send writes one method frame on channel ch.
+func (c *conn) send(ch uint16, m frame.Method) error {
+	f, err := frame.MethodFrame(ch, m)
+	if err != nil {
+		c.log.Error("encoding a method failed", "method", m.Name(), "err", err)
+		return err
+	}
+	return c.write(f)
+}
+
+// write writes f and flushes it.
+func (c *conn) write(f frame.Frame) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := c.wr.Write(f.Append(nil)); err != nil {
+		return err
+	}
+	return c.wr.Flush()
+}
+
+// sendHeartbeats sends a heartbeat every half interval until the
+// connection ends. Sending them unconditionally is simpler than tracking
+// other traffic and costs eight bytes.
+func (c *conn) sendHeartbeats() {
+	t := time.NewTicker(c.heartbeat / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+			if err := c.write(frame.Heartbeat); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// readLoop reads and dispatches frames until the connection ends.
+func (c *conn) readLoop() {
+	for {
+		c.armRead()
+		f, err := frame.Read(c.rd, c.frameMax)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if c.isClosing() {
+			if c.whileClosing(f) {
+				return
+			}
+			continue
+		}
+		if err := c.dispatch(f); err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				return // errStop: the connection ended normally
+			}
+			c.log.Warn("closing connection on error", "code", e.Code, "text", e.ReplyText())
+			c.startClose(e)
+		}
+	}
+}
+
+// readFailed handles a failed frame read: a protocol violation is
+// answered with connection.close; a timeout outside closing means missed
+// heartbeats.
+func (c *conn) readFailed(err error) {
+	closing := c.isClosing()
+	switch {
+	case closing:
+		// The peer did not answer our close in time, or went away: done.
+	case errors.Is(err, frame.ErrFrameTooLarge), errors.Is(err, frame.ErrFrameEnd):
+		e := &Error{Code: frame.FrameError, Text: err.Error(), Conn: true}
+		c.log.Warn("closing connection on a bad frame", "err", err)
+		c.startClose(e)
+		c.drainClose()
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.log.Warn("missed heartbeats from client, closing connection", "timeout", 2*c.heartbeat)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		c.log.Info("client closed the socket without connection.close")
+	default:
+		c.log.Debug("read failed, closing the connection", "err", err)
+	}
+}
+
+// drainClose waits, bounded by the close deadline, for the close-ok after
+// a framing error. The stream may be out of step, so it gives up at the
+// first frame it cannot read.
+func (c *conn) drainClose() {
+	for {
+		f, err := frame.Read(c.rd, c.frameMax)
+		if err != nil || c.whileClosing(f) {
+			return
+		}
+	}
+}
+
+// whileClosing handles a frame read after connection.close was sent: only
+// close-ok and a crossing close mean anything. It reports whether the
+// connection is finished.
+func (c *conn) whileClosing(f frame.Frame) bool {
+	if f.Type != frame.FrameMethod || f.Channel != 0 {
+		return false
+	}
+	m, err := f.Method()
+	if err != nil {
+		return false
+	}
+	switch m.(type) {
+	case *frame.ConnectionCloseOK:
+		return true
+	case *frame.ConnectionClose:
+		c.send(0, &frame.ConnectionCloseOK{})
+		return true
+	}
+	return false
+}
+
+// dispatch handles one frame of an open connection. It returns an *Error
+// for a connection error, errStop when the connection is finished, or nil.
+func (c *conn) dispatch(f frame.Frame) error {
+	switch f.Type {
+	case frame.FrameHeartbeat:
+		if f.Channel != 0 {
+			return connError(frame.FrameError, nil, "heartbeat frame on channel %d", f.Channel)
+		}
+		return nil
+	case frame.FrameMethod:
+		m, err := f.Method()
+		if err != nil {
+			return decodeError(err)
+		}
+		if f.Channel == 0 {
+			return c.connectionMethod(m)
+		}
+		return c.channelMethod(f.Channel, m)
+	case frame.FrameHeader, frame.FrameBody:
+		return c.content(f)
+	}
+	return connError(frame.FrameError, nil, "unknown frame type %d", f.Type)
+}
+
+// decodeError maps a method decoding failure to its connection error.
+func decodeError(err error) *Error {
+	if errors.Is(err, frame.ErrUnknownMethod) {
+		return connError(frame.CommandInvalid, nil, "%v", err)
+	}
+	return connError(frame.SyntaxError, nil, "%v", err)
+}
