@@ -4,11 +4,10 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/loftmq/loft/internal/auth"
+	"github.com/loftmq/loft/internal/listener"
 )
 
 // Defaults for the zero Config, as RabbitMQ's.
@@ -61,13 +60,7 @@ type Server struct {
 	users  *auth.Store
 	logger *slog.Logger
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	closed    bool
-	connWG    sync.WaitGroup // every connection's goroutines
-	nextConn  uint64
-	closeOnce sync.Once
+	conns listener.Server
 }
 
 // New returns a Server authenticating against users. A nil logger
@@ -76,86 +69,24 @@ func New(cfg Config, users *auth.Store, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{
-		cfg:       cfg.withDefaults(),
-		users:     users,
-		logger:    logger.With("proto", "amqp"),
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*conn]struct{}),
+	s := &Server{cfg: cfg.withDefaults(), users: users, logger: logger.With("proto", "amqp")}
+	s.conns = listener.Server{
+		NewConn: func(nc net.Conn, id uint64) listener.Conn { return newConn(s, nc, id) },
+		Logger:  s.logger,
+		Grace:   closeGrace,
 	}
+	return s
 }
 
 // Serve accepts connections on ln until Close, serving each on its own
 // goroutines. It returns ErrClosed after Close, or the error that stopped
 // accepting. ln is closed when Serve returns.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		ln.Close()
+	err := s.conns.Serve(ln)
+	if errors.Is(err, listener.ErrClosed) {
 		return ErrClosed
 	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
-		ln.Close()
-	}()
-
-	s.logger.Info("listening", "addr", ln.Addr().String())
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if s.isClosed() {
-				return ErrClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				// Out of descriptors or a transient failure: back off
-				// instead of spinning, as net/http does.
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.logger.Warn("accept failed, retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		if !s.track(nc) {
-			nc.Close()
-			return ErrClosed
-		}
-	}
-}
-
-// track starts serving nc unless the server is closed.
-func (s *Server) track(nc net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.nextConn++
-	c := newConn(s, nc, s.nextConn)
-	s.conns[c] = struct{}{}
-	s.connWG.Add(1)
-	go func() {
-		defer s.connWG.Done()
-		c.serve()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-	}()
-	return true
-}
-
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
+	return err
 }
 
 // Close stops accepting, sends connection.close 320 CONNECTION_FORCED to
@@ -163,34 +94,11 @@ func (s *Server) isClosed() bool {
 // close-ok, then cuts what is left. It returns once every connection
 // goroutine has ended. The auth store is left open.
 func (s *Server) Close() error {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		for ln := range s.listeners {
-			ln.Close()
-		}
-		conns := make([]*conn, 0, len(s.conns))
-		for c := range s.conns {
-			conns = append(conns, c)
-		}
-		s.mu.Unlock()
-
-		for _, c := range conns {
-			c.shutdown()
-		}
-		done := make(chan struct{})
-		go func() { s.connWG.Wait(); close(done) }()
-		select {
-		case <-done:
-			return
-		case <-time.After(closeGrace):
-		}
-		s.mu.Lock()
-		for c := range s.conns {
-			c.kill()
-		}
-		s.mu.Unlock()
-		<-done
-	})
+	s.conns.Close()
 	return nil
 }
+
+// The listener.Conn methods of a connection.
+func (c *conn) Serve() { c.serve() }
+func (c *conn) Drain() { c.shutdown() }
+func (c *conn) Kill()  { c.kill() }

@@ -7,11 +7,11 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/loftmq/loft/internal/broker"
 	"github.com/loftmq/loft/internal/group"
+	"github.com/loftmq/loft/internal/listener"
 )
 
 // DefaultMaxRequestBytes is Kafka's socket.request.max.bytes: the largest
@@ -50,15 +50,11 @@ type Server struct {
 	groups *group.Coordinator
 	logger *slog.Logger
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	closed    bool
-	advHost   string // host and port reported to clients, set by the first Serve
-	advPort   int32
-	connWG    sync.WaitGroup // every connection's goroutines
-	nextConn  uint64
-	closeOnce sync.Once
+	conns listener.Server
+
+	mu      sync.Mutex
+	advHost string // host and port reported to clients, set by the first Serve
+	advPort int32
 }
 
 // New returns a Server answering from b and g. A nil logger discards logs.
@@ -69,13 +65,11 @@ func New(cfg Config, b *broker.Broker, g *group.Coordinator, logger *slog.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{
-		cfg:       cfg,
-		broker:    b,
-		groups:    g,
-		logger:    logger.With("proto", "kafka"),
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*conn]struct{}),
+	s := &Server{cfg: cfg, broker: b, groups: g, logger: logger.With("proto", "kafka")}
+	s.conns = listener.Server{
+		NewConn: func(nc net.Conn, id uint64) listener.Conn { return newConn(s, nc, id) },
+		Logger:  s.logger,
+		Grace:   closeGrace,
 	}
 	if cfg.AdvertisedAddr != "" {
 		s.setAdvertised(cfg.AdvertisedAddr)
@@ -88,76 +82,16 @@ func New(cfg Config, b *broker.Broker, g *group.Coordinator, logger *slog.Logger
 // accepting. ln is closed when Serve returns.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		ln.Close()
-		return ErrClosed
-	}
-	s.listeners[ln] = struct{}{}
 	if s.advHost == "" {
 		s.setAdvertised(listenerAddr(ln.Addr()))
 	}
 	advertised := net.JoinHostPort(s.advHost, strconv.Itoa(int(s.advPort)))
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
-		ln.Close()
-	}()
-
-	s.logger.Info("listening", "addr", ln.Addr().String(), "advertised", advertised)
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if s.isClosed() {
-				return ErrClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				// Out of descriptors or a transient failure: back off
-				// instead of spinning, as net/http does.
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.logger.Warn("accept failed, retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		if !s.track(nc) {
-			nc.Close()
-			return ErrClosed
-		}
+	err := s.conns.Serve(ln, "advertised", advertised)
+	if errors.Is(err, listener.ErrClosed) {
+		return ErrClosed
 	}
-}
-
-// track starts serving nc unless the server is closed.
-func (s *Server) track(nc net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.nextConn++
-	c := newConn(s, nc, s.nextConn)
-	s.conns[c] = struct{}{}
-	s.connWG.Add(1)
-	go func() {
-		defer s.connWG.Done()
-		c.serve()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-	}()
-	return true
-}
-
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
+	return err
 }
 
 // Close stops accepting, stops reading requests, lets every connection
@@ -166,48 +100,19 @@ func (s *Server) isClosed() bool {
 // has ended. The broker and the coordinator are left open: their owner
 // closes them after this.
 func (s *Server) Close() error {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		for ln := range s.listeners {
-			ln.Close()
-		}
-		conns := make([]*conn, 0, len(s.conns))
-		for c := range s.conns {
-			conns = append(conns, c)
-		}
-		s.mu.Unlock()
-
-		for _, c := range conns {
-			c.stopReading()
-		}
-		done := make(chan struct{})
-		go func() { s.connWG.Wait(); close(done) }()
-		select {
-		case <-done:
-			return
-		case <-time.After(closeGrace):
-		}
-		s.mu.Lock()
-		for c := range s.conns {
-			c.kill()
-		}
-		s.mu.Unlock()
-		<-done
-	})
+	s.conns.Close()
 	return nil
 }
+
+// The listener.Conn methods of a connection.
+func (c *conn) Serve() { c.serve() }
+func (c *conn) Drain() { c.stopReading() }
+func (c *conn) Kill()  { c.kill() }
 
 // CloseConnections cuts every open connection at once, without waiting for
 // in-flight responses, as a network failure would. Tests use it to make
 // clients reconnect and retry.
-func (s *Server) CloseConnections() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.kill()
-	}
-}
+func (s *Server) CloseConnections() { s.conns.KillAll() }
 
 // setAdvertised records the host and port reported to clients.
 func (s *Server) setAdvertised(addr string) {
