@@ -356,9 +356,18 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if len(recs) != 6 {
 		t.Fatalf("%d records after restart", len(recs))
 	}
+	var want []logstore.Record
+	for _, b := range sent {
+		rs, err := logstore.DecodeRecords(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, rs...)
+	}
 	for i, r := range recs {
-		if r.Offset != int64(i) || string(r.Key) != "k"+string(rune('0'+i)) {
-			t.Fatalf("record %d: %+v", i, r)
+		if r.Offset != int64(i) || string(r.Key) != "k"+string(rune('0'+i)) ||
+			string(r.Key) != string(want[i].Key) || string(r.Value) != string(want[i].Value) {
+			t.Fatalf("record %d: %+v, sent %+v", i, r, want[i])
 		}
 	}
 	id2, _, err := e.b.InitProducerID(ctx)
