@@ -31,20 +31,23 @@ func Build(dir string) (string, error) {
 // Process is a running `loft serve`.
 type Process struct {
 	Kafka string // the Kafka listener's address
+	AMQP  string // the AMQP listener's address
 	HTTP  string // the HTTP listener's address
 	cmd   *exec.Cmd
 	log   *syncBuffer
+
+	killed bool // Kill ended the process: stop has nothing to check
 }
 
-// Start runs bin serve on dataDir, with the Kafka and HTTP listeners on
-// free loopback ports and AMQP off, plus args, and waits up to 15 s for
+// Start runs bin serve on dataDir, with the Kafka, AMQP and HTTP listeners
+// on free loopback ports, plus args, and waits up to 15 s for
 // /readyz. When tb ends, the process gets SIGTERM and must exit 0 within
 // 15 s; its log is printed if the test failed.
 func Start(tb testing.TB, bin, dataDir string, args ...string) *Process {
 	tb.Helper()
-	p := &Process{Kafka: freePort(tb), HTTP: freePort(tb), log: &syncBuffer{}}
+	p := &Process{Kafka: freePort(tb), AMQP: freePort(tb), HTTP: freePort(tb), log: &syncBuffer{}}
 	all := append([]string{"serve", "--data-dir", dataDir,
-		"--kafka-addr", p.Kafka, "--amqp-addr", "", "--http-addr", p.HTTP}, args...)
+		"--kafka-addr", p.Kafka, "--amqp-addr", p.AMQP, "--http-addr", p.HTTP}, args...)
 	p.cmd = exec.Command(bin, all...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
@@ -66,7 +69,27 @@ func Start(tb testing.TB, bin, dataDir string, args ...string) *Process {
 	}
 }
 
+// Kill ends the process with SIGKILL, as a crash or power loss would from
+// the broker's point of view, and waits for it to be gone.
+func (p *Process) Kill() {
+	if p.killed {
+		return
+	}
+	p.killed = true
+	p.cmd.Process.Kill()
+	p.cmd.Wait()
+}
+
+// Log returns what the process has written so far.
+func (p *Process) Log() string { return p.log.String() }
+
 func (p *Process) stop(tb testing.TB) {
+	if p.killed {
+		if tb.Failed() {
+			tb.Logf("loft log:\n%s", p.log.String())
+		}
+		return
+	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- p.cmd.Wait() }()
