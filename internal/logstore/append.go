@@ -58,9 +58,12 @@ func (l *Log) Append(b []byte) (int64, error) {
 // for one log are made in offset order from one goroutine and must not block.
 // b may be reused as soon as AppendAsync returns.
 //
-// Appends queued behind one that fails also fail: their offsets were
-// assigned after it.
-func (l *Log) AppendAsync(b []byte, done func(base int64, err error)) {
+// It returns the base offset assigned, so that a caller ordering its own
+// state by offset need not wait for done, or -1 when the append failed at
+// once (done has then been called, on the caller's goroutine). Appends
+// queued behind one that fails also fail: their offsets were assigned after
+// it, and are assigned again to later appends.
+func (l *Log) AppendAsync(b []byte, done func(base int64, err error)) int64 {
 	if len(b) >= 8 {
 		// Whatever base a producer sent is replaced; 0 keeps the header
 		// check's overflow test about the batch itself.
@@ -69,7 +72,7 @@ func (l *Log) AppendAsync(b []byte, done func(base int64, err error)) {
 	h, err := checkBatch(b)
 	if err != nil {
 		done(-1, err)
-		return
+		return -1
 	}
 	l.mu.Lock()
 	for l.paused {
@@ -78,7 +81,7 @@ func (l *Log) AppendAsync(b []byte, done func(base int64, err error)) {
 	if l.closed {
 		l.mu.Unlock()
 		done(-1, ErrClosed)
-		return
+		return -1
 	}
 	var sealed []sealedIndex
 	if l.tailSize > 0 && l.shouldRoll(h.size) {
@@ -110,6 +113,7 @@ func (l *Log) AppendAsync(b []byte, done func(base int64, err error)) {
 	for _, si := range sealed {
 		l.saveSealed(si)
 	}
+	return h.base
 }
 
 func (l *Log) shouldRoll(size int64) bool {
