@@ -35,6 +35,13 @@ type Config struct {
 	KafkaDefaultPartitions int32
 	// Fsync says when an append counts as durable; see logstore.FsyncPolicy.
 	Fsync logstore.FsyncPolicy
+	// DiskFreeLimit is the free space, in bytes, on DataDir's file system
+	// below which the disk alarm blocks publishers; 0 disables it.
+	DiskFreeLimit int64
+	// MemoryHighWatermark is the memory, in bytes, the process may hold
+	// before the memory alarm blocks publishers; 0 disables it. Given as a
+	// fraction, it has been resolved against physical memory.
+	MemoryHighWatermark int64
 	// LogLevel is one of LogLevels; LogFormat one of LogFormats.
 	LogLevel  string
 	LogFormat string
@@ -55,6 +62,14 @@ const (
 	MaxKafkaDefaultPartitions   = 10000
 )
 
+// Defaults of the resource alarms, RabbitMQ's: disk_free_limit 50MB and
+// vm_memory_high_watermark 0.4 of physical memory. Where physical memory
+// is unknown (outside Linux), the default memory alarm is disabled.
+const (
+	DefaultDiskFreeLimit       = 50_000_000
+	DefaultMemoryHighWatermark = "0.4"
+)
+
 // ErrInvalid is wrapped by every error Validate returns.
 var ErrInvalid = errors.New("config: invalid configuration")
 
@@ -70,6 +85,9 @@ func Default() Config {
 		Fsync:     logstore.FsyncPolicy{Mode: logstore.FsyncAlways},
 		LogLevel:  "info",
 		LogFormat: "text",
+
+		DiskFreeLimit:       DefaultDiskFreeLimit,
+		MemoryHighWatermark: defaultMemoryHighWatermark(),
 
 		KafkaMaxRequestBytes:   DefaultKafkaMaxRequestBytes,
 		KafkaAutoCreateTopics:  true,
@@ -105,6 +123,17 @@ func (c Config) Validate() error {
 	}
 	if err := checkFsync(c.Fsync); err != nil {
 		errs = append(errs, fmt.Errorf("fsync: %w", err))
+	}
+	for _, a := range []struct {
+		name string
+		n    int64
+	}{
+		{"disk-free-limit", c.DiskFreeLimit},
+		{"memory-high-watermark", c.MemoryHighWatermark},
+	} {
+		if a.n < 0 {
+			errs = append(errs, fmt.Errorf("%s: %d bytes is negative (0 disables the alarm)", a.name, a.n))
+		}
 	}
 	if err := checkChoice(c.LogLevel, LogLevels); err != nil {
 		errs = append(errs, fmt.Errorf("log-level: %w", err))

@@ -30,6 +30,7 @@ func TestValidate(t *testing.T) {
 		{"debug json", func(c *Config) { c.LogLevel, c.LogFormat = "debug", "json" }, ""},
 		{"advertised", func(c *Config) { c.KafkaAdvertisedAddr = "loft.example:9092" }, ""},
 		{"kafka bounds", func(c *Config) { c.KafkaMaxRequestBytes, c.KafkaDefaultPartitions = 1024, 10000 }, ""},
+		{"alarms disabled", func(c *Config) { c.DiskFreeLimit, c.MemoryHighWatermark = 0, 0 }, ""},
 
 		{"empty data dir", func(c *Config) { c.DataDir = "" }, "data-dir must not be empty"},
 		{"addr without port", func(c *Config) { c.KafkaAddr = "localhost" }, `kafka-addr: "localhost": want host:port`},
@@ -45,6 +46,8 @@ func TestValidate(t *testing.T) {
 		{"advertised bad", func(c *Config) { c.KafkaAdvertisedAddr = "nohost" }, `kafka-advertised-addr: "nohost": want host:port`},
 		{"request bound zero", func(c *Config) { c.KafkaMaxRequestBytes = 0 }, "kafka-max-request-bytes: 0 is not in"},
 		{"partitions zero", func(c *Config) { c.KafkaDefaultPartitions = 0 }, "kafka-default-partitions: 0 is not in"},
+		{"negative disk limit", func(c *Config) { c.DiskFreeLimit = -1 }, "disk-free-limit: -1 bytes is negative"},
+		{"negative watermark", func(c *Config) { c.MemoryHighWatermark = -5 }, "memory-high-watermark: -5 bytes is negative"},
 		{"partitions too many", func(c *Config) { c.KafkaDefaultPartitions = 10001 }, "kafka-default-partitions: 10001 is not in"},
 	}
 	for _, tt := range tests {
@@ -77,5 +80,20 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	err := c.Validate()
 	if err == nil || !strings.Contains(err.Error(), "data-dir") || !strings.Contains(err.Error(), "log-level") {
 		t.Fatalf("Validate() = %v, want both data-dir and log-level reported", err)
+	}
+}
+
+func TestDefaultAlarms(t *testing.T) {
+	c := Default()
+	if c.DiskFreeLimit != 50_000_000 {
+		t.Errorf("DiskFreeLimit = %d, want RabbitMQ's 50MB", c.DiskFreeLimit)
+	}
+	total, err := totalMemory()
+	want := int64(0.4 * float64(total))
+	if err != nil {
+		want = 0
+	}
+	if c.MemoryHighWatermark != want {
+		t.Errorf("MemoryHighWatermark = %d, want 0.4 of %d (%v) = %d", c.MemoryHighWatermark, total, err, want)
 	}
 }

@@ -20,5 +20,8 @@
 //
 // It does not act on the settings (no directories are created, no sockets
 // opened) and it never reads the process environment by itself: callers
-// pass a lookup function, which keeps tests hermetic.
+// pass a lookup function, which keeps tests hermetic. The one fact it reads
+// from the host is the size of physical memory (through
+// alarm.TotalMemory), to turn a memory high watermark given as a fraction
+// into the byte count Config holds.
 package config

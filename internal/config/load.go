@@ -40,6 +40,12 @@ func define(flags *pflag.FlagSet, c *Config) {
 		`HTTP listener address, serving /healthz and /readyz ("" disables it)`)
 	flags.Var((*fsyncValue)(&c.Fsync), "fsync",
 		"when appends are made durable: always, interval:<duration> (e.g. interval:100ms) or never")
+	flags.Var(sizeValue{&c.DiskFreeLimit}, "disk-free-limit",
+		"free space on the data directory's file system below which publishers are blocked:"+
+			" bytes or a size such as 50MB or 2GiB (0 disables the disk alarm)")
+	flags.Var(newWatermarkValue(&c.MemoryHighWatermark), "memory-high-watermark",
+		"memory the server may hold before publishers are blocked: a fraction of physical memory"+
+			" such as 0.4, or a size with a unit such as 2GiB (0 disables the memory alarm)")
 	flags.Var(choiceValue{&c.LogLevel, LogLevels, "level"}, "log-level",
 		"log level: "+strings.Join(LogLevels, ", "))
 	flags.Var(choiceValue{&c.LogFormat, LogFormats, "format"}, "log-format",

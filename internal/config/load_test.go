@@ -128,6 +128,21 @@ func TestPrecedence(t *testing.T) {
 				c.KafkaMaxRequestBytes = 2048
 			},
 		},
+		{
+			name: "alarm limits",
+			file: "disk-free-limit: 2GiB\nmemory-high-watermark: 1GB\n",
+			env:  map[string]string{"LOFT_DISK_FREE_LIMIT": "500000000"},
+			args: []string{"--memory-high-watermark=512MiB"},
+			want: func(c *Config) {
+				c.DiskFreeLimit = 500_000_000
+				c.MemoryHighWatermark = 512 << 20
+			},
+		},
+		{
+			name: "zero disables the alarms",
+			env:  map[string]string{"LOFT_DISK_FREE_LIMIT": "0", "LOFT_MEMORY_HIGH_WATERMARK": "0"},
+			want: func(c *Config) { c.DiskFreeLimit, c.MemoryHighWatermark = 0, 0 },
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,6 +173,8 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"amqp-addr":                "127.0.0.1:15673",
 		"http-addr":                "127.0.0.1:18080",
 		"fsync":                    "interval:250ms",
+		"disk-free-limit":          "1GB",
+		"memory-high-watermark":    "2GiB",
 		"log-level":                "warn",
 		"log-format":               "json",
 	}
@@ -303,6 +320,46 @@ func TestBadValues(t *testing.T) {
 			want: []string{"LOFT_KAFKA_AUTO_CREATE_TOPICS", "maybe"},
 		},
 		{
+			name: "disk limit with a fraction",
+			args: []string{"--disk-free-limit=1.5GB"},
+			want: []string{"--disk-free-limit", `"1.5GB"`, "want a whole number of bytes"},
+		},
+		{
+			name: "disk limit with an unknown unit",
+			env:  map[string]string{"LOFT_DISK_FREE_LIMIT": "50XB"},
+			want: []string{"LOFT_DISK_FREE_LIMIT", `"50XB"`, "KiB, MiB, GiB"},
+		},
+		{
+			name: "disk limit negative in file",
+			file: "disk-free-limit: -1\n",
+			want: []string{"loft.yaml:1", "disk-free-limit", `"-1"`},
+		},
+		{
+			name: "disk limit relative to memory is not supported",
+			args: []string{"--disk-free-limit=mem_relative:1.0"},
+			want: []string{"--disk-free-limit", `"mem_relative:1.0"`},
+		},
+		{
+			name: "disk limit too large",
+			args: []string{"--disk-free-limit=10000PB"},
+			want: []string{"--disk-free-limit", `"10000PB" is too large`},
+		},
+		{
+			name: "watermark fraction above one",
+			args: []string{"--memory-high-watermark=1.5"},
+			want: []string{"--memory-high-watermark", `"1.5"`, "must be in [0, 1]"},
+		},
+		{
+			name: "watermark bytes without a unit",
+			env:  map[string]string{"LOFT_MEMORY_HIGH_WATERMARK": "1073741824"},
+			want: []string{"LOFT_MEMORY_HIGH_WATERMARK", "fraction of physical memory", "e.g. 1073741824B or 2GiB"},
+		},
+		{
+			name: "watermark not a number",
+			file: "memory-high-watermark: lots\n",
+			want: []string{"loft.yaml:1", "memory-high-watermark", `"lots"`, "such as 0.4"},
+		},
+		{
 			name: "empty data dir",
 			env:  map[string]string{"LOFT_DATA_DIR": ""},
 			want: []string{"data-dir must not be empty"},
@@ -358,5 +415,47 @@ func TestBadValues(t *testing.T) {
 				t.Errorf("error %v does not wrap ErrFile", err)
 			}
 		})
+	}
+}
+
+// TestMemoryWatermarkFraction resolves a fraction against this machine's
+// memory, through every source.
+func TestMemoryWatermarkFraction(t *testing.T) {
+	total, err := totalMemory()
+	if err != nil {
+		t.Skipf("physical memory unknown here: %v", err)
+	}
+	want := int64(0.25 * float64(total))
+	for src, get := range map[string]func() (Config, error){
+		"flag": func() (Config, error) { return load(t, "", nil, "--memory-high-watermark=0.25") },
+		"env":  func() (Config, error) { return load(t, "", map[string]string{"LOFT_MEMORY_HIGH_WATERMARK": "0.25"}) },
+		"file": func() (Config, error) { return load(t, "memory-high-watermark: 0.25\n", nil) },
+	} {
+		got, err := get()
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if got.MemoryHighWatermark != want {
+			t.Errorf("%s: MemoryHighWatermark = %d, want 0.25 of %d = %d", src, got.MemoryHighWatermark, total, want)
+		}
+	}
+}
+
+func TestUsageShowsAlarmDefaults(t *testing.T) {
+	if _, err := totalMemory(); err != nil {
+		t.Skipf("physical memory unknown here, so the memory alarm is off by default: %v", err)
+	}
+	flags := pflag.NewFlagSet("", pflag.ContinueOnError)
+	Register(flags)
+	usage := flags.FlagUsages()
+	for _, want := range []string{
+		"--disk-free-limit size ",
+		"(default 50MB)",
+		"--memory-high-watermark fraction|size ",
+		"(default 0.4)",
+	} {
+		if !strings.Contains(usage, want) {
+			t.Errorf("usage lacks %q:\n%s", want, usage)
+		}
 	}
 }

@@ -104,3 +104,54 @@ func parseInt32(s string, lo, hi int64) (int32, error) {
 	}
 	return int32(n), nil
 }
+
+// sizeValue is a number of bytes, written as parseSize reads it.
+type sizeValue struct{ p *int64 }
+
+func (v sizeValue) Set(s string) error {
+	n, _, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	*v.p = n
+	return nil
+}
+
+func (v sizeValue) String() string { return formatSize(*v.p) }
+func (v sizeValue) Type() string   { return "size" }
+
+// watermarkValue is a memory high watermark: the bytes parseWatermark
+// resolves, and the text they came from, so that help shows the default as
+// 0.4 rather than as this machine's byte count.
+type watermarkValue struct {
+	p    *int64
+	text string
+}
+
+// newWatermarkValue knows the text of the built-in default only; any other
+// initial value is printed as a size.
+func newWatermarkValue(p *int64) *watermarkValue {
+	v := &watermarkValue{p: p}
+	if *p != 0 && *p == defaultMemoryHighWatermark() {
+		v.text = DefaultMemoryHighWatermark
+	}
+	return v
+}
+
+func (v *watermarkValue) Set(s string) error {
+	n, err := parseWatermark(s, totalMemory)
+	if err != nil {
+		return err
+	}
+	*v.p, v.text = n, s
+	return nil
+}
+
+func (v *watermarkValue) String() string {
+	if v.text != "" {
+		return v.text
+	}
+	return formatSize(*v.p)
+}
+
+func (v *watermarkValue) Type() string { return "fraction|size" }
