@@ -19,12 +19,14 @@ import (
 	"github.com/loftmq/loft/internal/fs"
 	"github.com/loftmq/loft/internal/logstore"
 	"github.com/loftmq/loft/internal/meta"
+	"github.com/loftmq/loft/internal/vhost"
 )
 
 // listener is an amqp.Server on 127.0.0.1:0 over an in-memory auth store.
 type listener struct {
 	srv   *amqp.Server
 	users *auth.Store
+	hosts *vhost.Hosts
 	addr  string
 	done  chan error
 }
@@ -56,12 +58,26 @@ func startListener(t *testing.T, cfg amqp.Config) *listener {
 	if err != nil {
 		t.Fatal(err)
 	}
+	transient, err := logstore.Open(fs.NewMem(), "transient", logstore.Options{
+		Logger:        slog.New(slog.DiscardHandler),
+		CleanInterval: -1,
+		Fsync:         logstore.FsyncPolicy{Mode: logstore.FsyncNever},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	hosts, err := vhost.Open(vhost.Options{Store: ls, Transient: transient, Meta: md, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := &listener{
-		srv:   amqp.New(cfg, users, slog.New(slog.NewTextHandler(testWriter{t}, nil))),
+		srv:   amqp.New(cfg, users, hosts, logger),
+		hosts: hosts,
 		users: users,
 		addr:  ln.Addr().String(),
 		done:  make(chan error, 1),
@@ -77,6 +93,8 @@ func startListener(t *testing.T, cfg amqp.Config) *listener {
 		case <-time.After(5 * time.Second):
 			t.Error("Serve did not return after Close")
 		}
+		hosts.Close()
+		transient.Close()
 		md.Close()
 		ls.Close()
 	})
@@ -293,7 +311,7 @@ func writeMethod(t *testing.T, w io.Writer, m frame.Method) {
 	}
 }
 
-func TestNotImplementedClosesChannel(t *testing.T) {
+func TestChannelErrorKeepsConnection(t *testing.T) {
 	l := startListener(t, amqp.Config{})
 	conn, err := dial(t, l.url("guest", "guest", "/"), amqp091.Config{})
 	if err != nil {
@@ -303,10 +321,10 @@ func TestNotImplementedClosesChannel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = ch.QueueDeclare("q", false, false, false, false, nil)
+	_, err = ch.QueueDeclarePassive("no-such-queue", false, false, false, false, nil)
 	var e *amqp091.Error
-	if !errors.As(err, &e) || e.Code != amqp091.NotImplemented || e.Server != true {
-		t.Fatalf("QueueDeclare: %v, want a 540 channel error", err)
+	if !errors.As(err, &e) || e.Code != amqp091.NotFound || !e.Server || !strings.Contains(e.Reason, "no queue 'no-such-queue' in vhost '/'") {
+		t.Fatalf("passive QueueDeclare: %v, want a 404 channel error", err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for !ch.IsClosed() && time.Now().Before(deadline) {

@@ -9,9 +9,11 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loftmq/loft/internal/amqp/frame"
+	"github.com/loftmq/loft/internal/vhost"
 )
 
 const (
@@ -21,8 +23,7 @@ const (
 	// writeTimeout bounds one frame write, so a client that stops reading
 	// cannot hold a goroutine forever.
 	writeTimeout = 10 * time.Second
-	readBufSize  = 16 << 10
-	writeBufSize = 16 << 10
+	readBufSize  = 64 << 10
 )
 
 // errStop ends the reader loop without a further log line.
@@ -47,8 +48,25 @@ type conn struct {
 	heartbeat  time.Duration
 	channels   map[uint16]*channel
 
-	wmu sync.Mutex // serialises frame writes
-	wr  *bufio.Writer
+	id         uint64
+	vh         *vhost.Vhost // set by connection.open
+	cancelNote bool         // the client takes server-sent basic.cancel
+	blockNote  bool         // the client takes connection.blocked
+
+	hasPublished atomic.Bool
+	toldBlocked  bool // guarded by s.block.mu
+
+	// The writer's side; see out.go. omu guards out, werr, starved,
+	// confirmDirty and every channel's delivery state.
+	omu          sync.Mutex
+	out          []byte
+	werr         error
+	starved      []*consumer
+	confirmDirty []*channel
+	wakeW        chan struct{}
+	stopW        chan struct{}
+	stopOnce     sync.Once
+	writerDone   chan struct{}
 
 	mu      sync.Mutex // guards the fields below and read deadlines
 	opened  bool       // connection.open-ok sent
@@ -60,15 +78,18 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	return &conn{
-		s:        s,
-		nc:       nc,
-		rd:       bufio.NewReaderSize(nc, readBufSize),
-		wr:       bufio.NewWriterSize(nc, writeBufSize),
-		log:      s.logger.With("conn", id, "client", nc.RemoteAddr().String()),
-		remote:   nc.RemoteAddr(),
-		frameMax: frame.FrameMinSize,
-		channels: make(map[uint16]*channel),
-		done:     make(chan struct{}),
+		s:          s,
+		nc:         nc,
+		rd:         bufio.NewReaderSize(nc, readBufSize),
+		id:         id,
+		wakeW:      make(chan struct{}, 1),
+		stopW:      make(chan struct{}),
+		writerDone: make(chan struct{}),
+		log:        s.logger.With("conn", id, "client", nc.RemoteAddr().String()),
+		remote:     nc.RemoteAddr(),
+		frameMax:   frame.FrameMinSize,
+		channels:   make(map[uint16]*channel),
+		done:       make(chan struct{}),
 	}
 }
 
@@ -79,12 +100,15 @@ func (c *conn) serve() {
 			c.log.Error("panic serving a connection, closing it",
 				"panic", v, "stack", string(debug.Stack()))
 		}
-		c.kill()
+		c.finish()
 	}()
+	go c.writeLoop()
 	c.log.Debug("connection accepted")
 	if !c.handshake() {
 		return
 	}
+	c.s.register(c)
+	defer c.s.unregister(c)
 	c.log.Info("connection opened", "channel_max", c.channelMax, "frame_max", c.frameMax,
 		"heartbeat", c.heartbeat)
 	if c.heartbeat > 0 {
@@ -92,6 +116,21 @@ func (c *conn) serve() {
 	}
 	c.readLoop()
 	c.log.Info("connection closed")
+}
+
+// finish lets go of the connection's channels and exclusive queues,
+// writes what is queued and closes the socket. A panic here is contained
+// too: one connection's failure must not end the broker.
+func (c *conn) finish() {
+	defer c.kill()
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("panic closing a connection",
+				"panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	c.closeChannels()
+	c.flushAndStop()
 }
 
 // kill closes the socket at once.
@@ -153,27 +192,6 @@ func (c *conn) armRead() {
 	default:
 		c.nc.SetReadDeadline(time.Time{})
 	}
-}
-
-// send writes one method frame on channel ch.
-func (c *conn) send(ch uint16, m frame.Method) error {
-	f, err := frame.MethodFrame(ch, m)
-	if err != nil {
-		c.log.Error("encoding a method failed", "method", m.Name(), "err", err)
-		return err
-	}
-	return c.write(f)
-}
-
-// write writes f and flushes it.
-func (c *conn) write(f frame.Frame) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := c.wr.Write(f.Append(nil)); err != nil {
-		return err
-	}
-	return c.wr.Flush()
 }
 
 // sendHeartbeats sends a heartbeat every half interval until the

@@ -138,6 +138,8 @@ func (c *conn) authenticate(m *frame.ConnectionStartOK) error {
 	}
 	c.user = user
 	c.log = c.log.With("user", user)
+	c.cancelNote = capability(m.ClientProperties, "consumer_cancel_notify")
+	c.blockNote = capability(m.ClientProperties, "connection.blocked")
 	_, err = c.s.users.Authenticate(user, pass, c.remote)
 	if err == nil {
 		return nil
@@ -193,6 +195,7 @@ func (c *conn) openVhost(m *frame.ConnectionOpen) error {
 		return connError(frame.NotAllowed, m, "%v", err)
 	}
 	c.vhost = m.VirtualHost
+	c.vh = c.s.hosts.Get(m.VirtualHost)
 	return nil
 }
 

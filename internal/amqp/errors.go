@@ -3,8 +3,11 @@ package amqp
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/loftmq/loft/internal/amqp/frame"
+	"github.com/loftmq/loft/internal/queue"
+	"github.com/loftmq/loft/internal/vhost"
 )
 
 // ErrClosed is returned by Serve once Close has been called.
@@ -91,4 +94,33 @@ func codeName(code uint16) string {
 		return "INTERNAL_ERROR"
 	}
 	return fmt.Sprintf("CODE_%d", code)
+}
+
+// modelError maps an error of the vhost or queue model to the protocol
+// error RabbitMQ gives for it, failing method m.
+func modelError(m frame.Method, err error) *Error {
+	text := func(sentinel error) string {
+		return strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
+	}
+	switch {
+	case errors.Is(err, vhost.ErrNotFound):
+		return channelError(frame.NotFound, m, "%s", text(vhost.ErrNotFound))
+	case errors.Is(err, vhost.ErrInequivalent):
+		return channelError(frame.PreconditionFailed, m, "%s", text(vhost.ErrInequivalent))
+	case errors.Is(err, vhost.ErrInUse):
+		return channelError(frame.PreconditionFailed, m, "%s", text(vhost.ErrInUse))
+	case errors.Is(err, vhost.ErrNotEmpty):
+		return channelError(frame.PreconditionFailed, m, "%s", text(vhost.ErrNotEmpty))
+	case errors.Is(err, vhost.ErrArgument):
+		return channelError(frame.PreconditionFailed, m, "%s", text(vhost.ErrArgument))
+	case errors.Is(err, vhost.ErrLocked):
+		return channelError(frame.ResourceLocked, m, "%s", text(vhost.ErrLocked))
+	case errors.Is(err, vhost.ErrAccess):
+		return channelError(frame.AccessRefused, m, "%s", text(vhost.ErrAccess))
+	case errors.Is(err, vhost.ErrUnknownType):
+		return connError(frame.CommandInvalid, m, "%s", text(vhost.ErrUnknownType))
+	case errors.Is(err, vhost.ErrClosed), errors.Is(err, queue.ErrClosed):
+		return connError(frame.ConnectionForced, m, "broker shutting down")
+	}
+	return connError(frame.InternalError, m, "%v", err)
 }

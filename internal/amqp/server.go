@@ -8,6 +8,7 @@ import (
 
 	"github.com/loftmq/loft/internal/auth"
 	"github.com/loftmq/loft/internal/listener"
+	"github.com/loftmq/loft/internal/vhost"
 )
 
 // Defaults for the zero Config, as RabbitMQ's.
@@ -58,18 +59,20 @@ func (c Config) withDefaults() Config {
 type Server struct {
 	cfg    Config
 	users  *auth.Store
+	hosts  *vhost.Hosts
 	logger *slog.Logger
+	block  blockState
 
 	conns listener.Server
 }
 
-// New returns a Server authenticating against users. A nil logger
-// discards logs.
-func New(cfg Config, users *auth.Store, logger *slog.Logger) *Server {
+// New returns a Server authenticating against users and serving the
+// exchanges and queues of hosts. A nil logger discards logs.
+func New(cfg Config, users *auth.Store, hosts *vhost.Hosts, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg.withDefaults(), users: users, logger: logger.With("proto", "amqp")}
+	s := &Server{cfg: cfg.withDefaults(), users: users, hosts: hosts, logger: logger.With("proto", "amqp")}
 	s.conns = listener.Server{
 		NewConn: func(nc net.Conn, id uint64) listener.Conn { return newConn(s, nc, id) },
 		Logger:  s.logger,

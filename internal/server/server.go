@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/loftmq/loft/internal/alarm"
 	"github.com/loftmq/loft/internal/amqp"
 	"github.com/loftmq/loft/internal/auth"
 	"github.com/loftmq/loft/internal/broker"
@@ -22,6 +24,7 @@ import (
 	"github.com/loftmq/loft/internal/kafka"
 	"github.com/loftmq/loft/internal/logstore"
 	"github.com/loftmq/loft/internal/meta"
+	"github.com/loftmq/loft/internal/vhost"
 )
 
 // ShutdownTimeout bounds graceful shutdown. Past it Run gives up waiting
@@ -167,6 +170,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("server: open auth: %w", err), stop())
 	}
+	hosts, err := s.openHosts(store, md, &steps)
+	if err != nil {
+		return errors.Join(err, stop())
+	}
 
 	if s.cfg.KafkaAddr != "" {
 		k, err := s.startKafka(ctx, md, b, g, serveErr)
@@ -179,12 +186,14 @@ func (s *Server) Run(ctx context.Context) error {
 		s.logger.Debug("listener disabled", "proto", "kafka")
 	}
 	if s.cfg.AMQPAddr != "" {
-		a, err := s.startAMQP(users, serveErr)
+		a, err := s.startAMQP(users, hosts, serveErr)
 		if err != nil {
 			return errors.Join(err, stop())
 		}
 		// Stops before the stores its connections will read and write.
 		steps = append(steps, step{"stop amqp listener", func(context.Context) error { return a.Close() }})
+		mon := s.startAlarms(a)
+		steps = append(steps, step{"stop resource alarms", func(context.Context) error { mon.Close(); return nil }})
 	} else {
 		s.logger.Debug("listener disabled", "proto", "amqp")
 	}
@@ -239,13 +248,13 @@ func (s *Server) startKafka(ctx context.Context, md *meta.Store, b *broker.Broke
 
 // startAMQP binds the AMQP listener and serves it in the background, as
 // startKafka does.
-func (s *Server) startAMQP(users *auth.Store, serveErr chan<- error) (*amqp.Server, error) {
+func (s *Server) startAMQP(users *auth.Store, hosts *vhost.Hosts, serveErr chan<- error) (*amqp.Server, error) {
 	ln, err := net.Listen("tcp", s.cfg.AMQPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("server: amqp listener: %w", err)
 	}
 	s.amqpAddr = ln.Addr()
-	srv := amqp.New(amqp.Config{}, users, s.logger)
+	srv := amqp.New(amqp.Config{}, users, hosts, s.logger)
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, amqp.ErrClosed) {
 			select { // the first failure is enough to shut down
@@ -255,6 +264,57 @@ func (s *Server) startAMQP(users *auth.Store, serveErr chan<- error) (*amqp.Serv
 		}
 	}()
 	return srv, nil
+}
+
+// openHosts opens the AMQP model: durable queues in store, transient ones
+// in a store of their own under the data directory that is emptied at
+// every start and never synced (nothing in it may outlive the process).
+func (s *Server) openHosts(store *logstore.Store, md *meta.Store, steps *[]step) (*vhost.Hosts, error) {
+	dir := filepath.Join(s.cfg.DataDir, "transient")
+	if err := s.fsys.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("server: empty transient store: %w", err)
+	}
+	transient, err := logstore.Open(s.fsys, dir, logstore.Options{
+		Fsync: logstore.FsyncPolicy{Mode: logstore.FsyncNever}, Logger: s.logger, CleanInterval: -1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: open transient store: %w", err)
+	}
+	*steps = append(*steps, step{"close transient store", func(context.Context) error {
+		err := transient.Close()
+		return errors.Join(err, s.fsys.RemoveAll(dir))
+	}})
+	hosts, err := vhost.Open(vhost.Options{Store: store, Transient: transient, Meta: md, Logger: s.logger})
+	if err != nil {
+		return nil, fmt.Errorf("server: open queues: %w", err)
+	}
+	*steps = append(*steps, step{"close queues", func(context.Context) error { hosts.Close(); return nil }})
+	return hosts, nil
+}
+
+// startAlarms watches free disk space and memory, blocking AMQP
+// publishers while either is past its limit.
+func (s *Server) startAlarms(a *amqp.Server) *alarm.Monitor {
+	mon := alarm.Start(alarm.Config{
+		Dir:                 s.cfg.DataDir,
+		DiskFreeLimit:       s.cfg.DiskFreeLimit,
+		MemoryHighWatermark: s.cfg.MemoryHighWatermark,
+		Logger:              s.logger,
+	})
+	apply := func(active []alarm.Resource) {
+		if len(active) == 0 {
+			a.Unblock()
+			return
+		}
+		names := make([]string, len(active))
+		for i, r := range active {
+			names[i] = r.String()
+		}
+		a.Block("low on " + strings.Join(names, " and "))
+	}
+	mon.Subscribe(apply)
+	apply(mon.Active())
+	return mon
 }
 
 // mkdirDurable creates dir and its missing parents, and syncs the parent

@@ -1,0 +1,156 @@
+package amqp_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/loftmq/loft/internal/amqp"
+)
+
+// session is a connection and channel to a fresh listener.
+func session(t *testing.T) (*listener, *amqp091.Connection, *amqp091.Channel) {
+	t.Helper()
+	l := startListener(t, amqp.Config{})
+	conn, err := dial(t, l.url("guest", "guest", "/"), amqp091.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, conn, ch
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func publish(t *testing.T, ch *amqp091.Channel, exchange, key string, p amqp091.Publishing) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	must(t, ch.PublishWithContext(ctx, exchange, key, false, false, p))
+}
+
+// next returns the next delivery, failing after a few seconds.
+func next(t *testing.T, ds <-chan amqp091.Delivery) amqp091.Delivery {
+	t.Helper()
+	select {
+	case d, ok := <-ds:
+		if !ok {
+			t.Fatal("deliveries closed")
+		}
+		return d
+	case <-time.After(5 * time.Second):
+		t.Fatal("no delivery within 5 s")
+	}
+	return amqp091.Delivery{}
+}
+
+// none checks that nothing is delivered for a short while.
+func none(t *testing.T, ds <-chan amqp091.Delivery) {
+	t.Helper()
+	select {
+	case d := <-ds:
+		t.Fatalf("unexpected delivery %q", d.Body)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func amqpCode(err error) int {
+	var e *amqp091.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 0
+}
+
+func TestPublishConfirmConsumeAck(t *testing.T) {
+	_, _, ch := session(t)
+	q, err := ch.QueueDeclare("orders", true, false, false, false, nil)
+	must(t, err)
+	if q.Name != "orders" || q.Messages != 0 {
+		t.Fatalf("declare-ok = %+v", q)
+	}
+	must(t, ch.Confirm(false))
+	confirms := ch.NotifyPublish(make(chan amqp091.Confirmation, 1000))
+	const n = 500
+	for i := range n {
+		publish(t, ch, "", "orders", amqp091.Publishing{
+			DeliveryMode: amqp091.Persistent, Body: fmt.Appendf(nil, "m%d", i),
+		})
+	}
+	for i := range n {
+		select {
+		case c := <-confirms:
+			if !c.Ack || c.DeliveryTag != uint64(i+1) {
+				t.Fatalf("confirm %d = %+v", i, c)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("confirm %d missing", i)
+		}
+	}
+	q, err = ch.QueueDeclarePassive("orders", true, false, false, false, nil)
+	must(t, err)
+	if q.Messages != n {
+		t.Fatalf("message count %d, want %d", q.Messages, n)
+	}
+	must(t, ch.Qos(50, 0, false))
+	ds, err := ch.Consume("orders", "", false, false, false, false, nil)
+	must(t, err)
+	for i := range n {
+		d := next(t, ds)
+		if string(d.Body) != fmt.Sprintf("m%d", i) || d.Redelivered {
+			t.Fatalf("delivery %d: %q redelivered=%v", i, d.Body, d.Redelivered)
+		}
+		must(t, d.Ack(false))
+	}
+	none(t, ds)
+}
+
+func TestPropertiesRoundTrip(t *testing.T) {
+	_, _, ch := session(t)
+	_, err := ch.QueueDeclare("props", false, false, false, false, nil)
+	must(t, err)
+	ts := time.Unix(1700000000, 0)
+	sent := amqp091.Publishing{
+		Headers: amqp091.Table{
+			"string": "s", "int32": int32(-7), "int64": int64(1) << 40, "bool": true,
+			"float": 1.5, "bytes": []byte{0, 1, 2}, "time": ts,
+			"nested": amqp091.Table{"a": "b"}, "array": []any{"x", int32(1)},
+			"decimal": amqp091.Decimal{Scale: 2, Value: 12345},
+		},
+		ContentType: "application/json", ContentEncoding: "gzip", DeliveryMode: 2, Priority: 3,
+		CorrelationId: "corr-1", ReplyTo: "replies", Expiration: "60000", MessageId: "id-1",
+		Timestamp: ts, Type: "order.created", UserId: "guest", AppId: "shop",
+		Body: []byte(`{"ok":true}`),
+	}
+	publish(t, ch, "", "props", sent)
+	d, ok, err := ch.Get("props", true)
+	must(t, err)
+	if !ok {
+		t.Fatal("get-empty")
+	}
+	got := amqp091.Publishing{
+		Headers: d.Headers, ContentType: d.ContentType, ContentEncoding: d.ContentEncoding,
+		DeliveryMode: d.DeliveryMode, Priority: d.Priority, CorrelationId: d.CorrelationId,
+		ReplyTo: d.ReplyTo, Expiration: d.Expiration, MessageId: d.MessageId, Timestamp: d.Timestamp,
+		Type: d.Type, UserId: d.UserId, AppId: d.AppId, Body: d.Body,
+	}
+	if !reflect.DeepEqual(got, sent) {
+		t.Fatalf("got  %+v\nsent %+v", got, sent)
+	}
+	if d.Exchange != "" || d.RoutingKey != "props" || d.MessageCount != 0 {
+		t.Fatalf("get-ok fields: exchange %q key %q count %d", d.Exchange, d.RoutingKey, d.MessageCount)
+	}
+}

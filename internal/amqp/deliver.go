@@ -1,0 +1,397 @@
+package amqp
+
+// Consumers and deliveries: basic.qos, consume, cancel, get, ack, reject,
+// nack and recover, and what a closing channel does with its unacked
+// messages (requeues them).
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+
+	"github.com/loftmq/loft/internal/amqp/frame"
+	"github.com/loftmq/loft/internal/auth"
+	"github.com/loftmq/loft/internal/queue"
+	"github.com/loftmq/loft/internal/vhost"
+)
+
+// delivery is one unacked message of a channel.
+type delivery struct {
+	q      *vhost.Queue
+	offset int64
+	cs     *consumer // nil for basic.get
+}
+
+// consumer is one basic.consume. Its fields are guarded by c.omu, except
+// the immutable ones.
+type consumer struct {
+	ch       *channel
+	tag      string
+	q        *vhost.Queue
+	noAck    bool
+	prefetch int // 0: no limit of its own
+
+	unacked   int
+	starved   bool // refused for a full write buffer; on c.starved
+	cancelled bool
+}
+
+// Deliver is called by the queue, under its lock, to offer m.
+func (cs *consumer) Deliver(_ *queue.Queue, m *queue.Message, redelivered bool) bool {
+	ch := cs.ch
+	c := ch.c
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	if cs.cancelled || ch.closed || c.werr != nil {
+		return false
+	}
+	if !cs.noAck {
+		if cs.prefetch > 0 && cs.unacked >= cs.prefetch {
+			return false
+		}
+		if ch.prefetchGlobal > 0 && ch.globalUnacked >= int(ch.prefetchGlobal) {
+			return false
+		}
+	}
+	if len(c.out) >= outLimit {
+		if !cs.starved {
+			cs.starved = true
+			c.starved = append(c.starved, cs)
+		}
+		return false
+	}
+	ch.nextTag++
+	tag := ch.nextTag
+	out, err := appendMethod(c.out, ch.id, &frame.BasicDeliver{
+		ConsumerTag: cs.tag, DeliveryTag: tag, Redelivered: redelivered,
+		Exchange: m.Exchange, RoutingKey: m.RoutingKey,
+	})
+	if err != nil {
+		ch.nextTag--
+		return false
+	}
+	c.out = appendContent(out, ch.id, m.Properties, m.Body, c.frameMax)
+	if !cs.noAck {
+		ch.unacked[tag] = delivery{q: cs.q, offset: m.Offset, cs: cs}
+		ch.order = append(ch.order, tag)
+		cs.unacked++
+		ch.globalUnacked++
+	}
+	c.wake()
+	return true
+}
+
+// NoAck reports whether deliveries to this consumer need no ack.
+func (cs *consumer) NoAck() bool { return cs.noAck }
+
+// Cancelled is called when the consumer's queue is deleted: the client is
+// told with basic.cancel if it said it understands one.
+func (cs *consumer) Cancelled() {
+	ch := cs.ch
+	c := ch.c
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	if cs.cancelled || ch.closed {
+		return
+	}
+	cs.cancelled = true
+	delete(ch.consumers, cs.tag)
+	if c.cancelNote && c.werr == nil {
+		c.out, _ = appendMethod(c.out, ch.id, &frame.BasicCancel{ConsumerTag: cs.tag, NoWait: true})
+		c.wake()
+	}
+}
+
+func (ch *channel) qos(m *frame.BasicQos) error {
+	if m.PrefetchSize != 0 {
+		return channelError(frame.NotImplemented, m, "prefetch_size!=0 (%d)", m.PrefetchSize)
+	}
+	c := ch.c
+	c.omu.Lock()
+	if m.Global {
+		ch.prefetchGlobal = m.PrefetchCount
+	} else {
+		ch.prefetch = m.PrefetchCount
+	}
+	c.omu.Unlock()
+	if err := c.sendOrStop(ch.id, &frame.BasicQosOK{}); err != nil {
+		return err
+	}
+	ch.redispatch()
+	return nil
+}
+
+func (ch *channel) consume(m *frame.BasicConsume) error {
+	name, err := ch.queueName(m, m.Queue)
+	if err != nil {
+		return err
+	}
+	if err := ch.check(m, auth.Queue(name), auth.Read); err != nil {
+		return err
+	}
+	c := ch.c
+	q, err := c.vh.Queue(name, c.id)
+	if err != nil {
+		return modelError(m, err)
+	}
+	tag := m.ConsumerTag
+	c.omu.Lock()
+	if tag == "" {
+		tag = consumerTag()
+	}
+	if _, dup := ch.consumers[tag]; dup {
+		c.omu.Unlock()
+		return connError(frame.NotAllowed, m, "attempt to reuse consumer tag '%s'", tag)
+	}
+	cs := &consumer{ch: ch, tag: tag, q: q, noAck: m.NoAck, prefetch: int(ch.prefetch)}
+	ch.consumers[tag] = cs
+	c.omu.Unlock()
+	if !m.NoWait {
+		// consume-ok must go out before the first delivery.
+		if err := c.sendOrStop(ch.id, &frame.BasicConsumeOK{ConsumerTag: tag}); err != nil {
+			return err
+		}
+	}
+	if err := c.vh.Consume(q, cs, m.Exclusive); err != nil {
+		c.omu.Lock()
+		delete(ch.consumers, tag)
+		cs.cancelled = true
+		c.omu.Unlock()
+		return modelError(m, err)
+	}
+	return nil
+}
+
+// consumerTag makes a tag as RabbitMQ does: amq.ctag- and 22 characters.
+func consumerTag() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "amq.ctag-" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (ch *channel) cancel(m *frame.BasicCancel) error {
+	c := ch.c
+	c.omu.Lock()
+	cs, ok := ch.consumers[m.ConsumerTag]
+	if ok {
+		delete(ch.consumers, m.ConsumerTag)
+		cs.cancelled = true
+	}
+	c.omu.Unlock()
+	if ok && cs.q != nil {
+		c.vh.Cancel(cs.q, cs)
+	}
+	return ch.reply(m.NoWait, &frame.BasicCancelOK{ConsumerTag: m.ConsumerTag})
+}
+
+func (ch *channel) get(m *frame.BasicGet) error {
+	name, err := ch.queueName(m, m.Queue)
+	if err != nil {
+		return err
+	}
+	if err := ch.check(m, auth.Queue(name), auth.Read); err != nil {
+		return err
+	}
+	c := ch.c
+	q, err := c.vh.Queue(name, c.id)
+	if err != nil {
+		return modelError(m, err)
+	}
+	msg, redelivered, left, err := q.Sub().Get(m.NoAck)
+	if err != nil {
+		return modelError(m, err)
+	}
+	if msg == nil {
+		return c.sendOrStop(ch.id, &frame.BasicGetEmpty{})
+	}
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	ch.nextTag++
+	tag := ch.nextTag
+	out, err := appendMethod(c.out, ch.id, &frame.BasicGetOK{
+		DeliveryTag: tag, Redelivered: redelivered, Exchange: msg.Exchange,
+		RoutingKey: msg.RoutingKey, MessageCount: uint32(left),
+	})
+	if err != nil {
+		return connError(frame.InternalError, m, "%v", err)
+	}
+	c.out = appendContent(out, ch.id, msg.Properties, msg.Body, c.frameMax)
+	if !m.NoAck {
+		ch.unacked[tag] = delivery{q: q, offset: msg.Offset}
+		ch.order = append(ch.order, tag)
+	}
+	c.wake()
+	return nil
+}
+
+// take removes from the channel's unacked deliveries the one tagged tag,
+// or with multiple every one up to tag (all of them for 0), and returns
+// them. omu is held.
+func (ch *channel) take(tag uint64, multiple bool, dst []delivery) ([]delivery, bool) {
+	if !multiple {
+		d, ok := ch.unacked[tag]
+		if !ok {
+			return dst, false
+		}
+		delete(ch.unacked, tag)
+		ch.settled(d)
+		if len(ch.order) > 2*len(ch.unacked)+64 {
+			ch.compactOrder()
+		}
+		return append(dst, d), true
+	}
+	if tag == 0 {
+		tag = ch.nextTag
+	} else if _, ok := ch.unacked[tag]; !ok {
+		return dst, false
+	}
+	i := 0
+	for ; i < len(ch.order) && ch.order[i] <= tag; i++ {
+		if d, ok := ch.unacked[ch.order[i]]; ok {
+			delete(ch.unacked, ch.order[i])
+			ch.settled(d)
+			dst = append(dst, d)
+		}
+	}
+	ch.order = append(ch.order[:0], ch.order[i:]...)
+	return dst, true
+}
+
+// settled updates credit for a delivery no longer unacked. omu is held.
+func (ch *channel) settled(d delivery) {
+	if d.cs != nil {
+		d.cs.unacked--
+		ch.globalUnacked--
+	}
+}
+
+func (ch *channel) compactOrder() {
+	kept := ch.order[:0]
+	for _, t := range ch.order {
+		if _, ok := ch.unacked[t]; ok {
+			kept = append(kept, t)
+		}
+	}
+	ch.order = kept
+}
+
+func (ch *channel) ack(m frame.Method, tag uint64, multiple bool) error {
+	if ch.tx != nil {
+		ch.tx.acks = append(ch.tx.acks, txAck{tag: tag, multiple: multiple})
+		return nil
+	}
+	return ch.settle(m, tag, multiple, false, false)
+}
+
+func (ch *channel) reject(m frame.Method, tag uint64, multiple, requeue bool) error {
+	if ch.tx != nil {
+		ch.tx.acks = append(ch.tx.acks, txAck{tag: tag, multiple: multiple, reject: true, requeue: requeue})
+		return nil
+	}
+	return ch.settle(m, tag, multiple, true, requeue)
+}
+
+// settle acks, or rejects, deliveries. A rejected message is requeued or
+// dropped; dead-lettering is not there yet.
+func (ch *channel) settle(m frame.Method, tag uint64, multiple, reject, requeue bool) error {
+	c := ch.c
+	c.omu.Lock()
+	ds, ok := ch.take(tag, multiple, nil)
+	c.omu.Unlock()
+	if !ok {
+		return channelError(frame.PreconditionFailed, m, "unknown delivery tag %d", tag)
+	}
+	apply(ds, reject && requeue)
+	ch.redispatch()
+	return nil
+}
+
+// apply acks or requeues deliveries, queue by queue.
+func apply(ds []delivery, requeue bool) {
+	for len(ds) > 0 {
+		q := ds[0].q
+		offsets := make([]int64, 0, len(ds))
+		rest := ds[:0]
+		for _, d := range ds {
+			if d.q == q {
+				offsets = append(offsets, d.offset)
+			} else {
+				rest = append(rest, d)
+			}
+		}
+		if requeue {
+			q.Sub().Requeue(offsets...)
+		} else {
+			q.Sub().Ack(offsets...)
+		}
+		ds = rest
+	}
+}
+
+// redispatch offers messages to the channel's consumers after their
+// credit grew.
+func (ch *channel) redispatch() {
+	c := ch.c
+	c.omu.Lock()
+	var qs []*vhost.Queue
+	for _, cs := range ch.consumers {
+		if cs.q != nil && !containsVQueue(qs, cs.q) {
+			qs = append(qs, cs.q)
+		}
+	}
+	c.omu.Unlock()
+	for _, q := range qs {
+		q.Sub().Dispatch()
+	}
+}
+
+func containsVQueue(qs []*vhost.Queue, q *vhost.Queue) bool {
+	for _, have := range qs {
+		if have == q {
+			return true
+		}
+	}
+	return false
+}
+
+// recover requeues every unacked delivery of the channel. Redelivering to
+// the same consumer (requeue=false) is not supported, as in RabbitMQ.
+func (ch *channel) recover(m frame.Method, requeue, sync bool) error {
+	if !requeue {
+		return channelError(frame.NotImplemented, m, "requeue=false")
+	}
+	c := ch.c
+	c.omu.Lock()
+	ds, _ := ch.take(0, true, nil)
+	c.omu.Unlock()
+	apply(ds, true)
+	if sync {
+		return c.sendOrStop(ch.id, &frame.BasicRecoverOK{})
+	}
+	return nil
+}
+
+// release ends the channel's deliveries: consumers are cancelled and
+// unacked messages requeued, in their original places.
+func (ch *channel) release() {
+	c := ch.c
+	c.omu.Lock()
+	if ch.closed {
+		c.omu.Unlock()
+		return
+	}
+	ch.closed = true
+	ds, _ := ch.take(0, true, nil)
+	consumers := make([]*consumer, 0, len(ch.consumers))
+	for _, cs := range ch.consumers {
+		cs.cancelled = true
+		consumers = append(consumers, cs)
+	}
+	clear(ch.consumers)
+	c.omu.Unlock()
+	for _, cs := range consumers {
+		if cs.q != nil {
+			c.vh.Cancel(cs.q, cs)
+		}
+	}
+	apply(ds, true)
+}

@@ -1,0 +1,104 @@
+package queue
+
+import (
+	"time"
+
+	"github.com/loftmq/loft/internal/logstore"
+)
+
+// ackLocked marks offset o acked.
+func (q *Queue) ackLocked(o int64) { q.ackRange(o, o+1) }
+
+// ackRange marks [from, to) acked and schedules the ack record.
+func (q *Queue) ackRange(from, to int64) {
+	if to <= q.floor {
+		return
+	}
+	from = max(from, q.floor)
+	if q.acked.add(from, to) == 0 {
+		return
+	}
+	q.advanceFloor()
+	if q.acks == nil || q.closed {
+		return
+	}
+	if k := len(q.ackPending); k > 0 && q.ackPending[k-1].to == from {
+		q.ackPending[k-1].to = to
+	} else {
+		q.ackPending = append(q.ackPending, span{from, to})
+	}
+	if len(q.ackPending) >= 4096 {
+		q.flushAcksLocked()
+	} else if q.ackTimer == nil {
+		q.ackTimer = time.AfterFunc(ackFlushDelay, q.flushAcks)
+	}
+}
+
+// advanceFloor moves the floor over the acked offsets at its front.
+func (q *Queue) advanceFloor() {
+	if s, ok := q.acked.first(); ok && s.from <= q.floor {
+		q.floor = max(q.floor, s.to)
+	}
+	q.acked.dropBelow(q.floor)
+}
+
+func (q *Queue) flushAcks() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.ackTimer = nil
+	if !q.closed {
+		q.flushAcksLocked()
+	}
+}
+
+// flushAcksLocked appends the pending acks to the ack log, without waiting:
+// an ack lost to a crash means a redelivery, not a loss. Every
+// snapshotEvery records, it writes the whole state instead and trims the
+// ack log before it, and at most every trimEvery it trims the message log
+// to the floor.
+func (q *Queue) flushAcksLocked() {
+	if q.acks == nil || len(q.ackPending) == 0 {
+		return
+	}
+	if q.ackTimer != nil {
+		q.ackTimer.Stop()
+		q.ackTimer = nil
+	}
+	q.ackRecords++
+	snapshot := q.ackRecords >= snapshotEvery
+	var value []byte
+	if snapshot {
+		q.ackRecords = 0
+		value = appendAckRecord(nil, ackSnapshot, q.floor, q.delivered, q.acked.s)
+	} else {
+		value = appendAckRecord(nil, ackDelta, q.floor, q.delivered, q.ackPending)
+	}
+	q.ackPending = q.ackPending[:0]
+	rec := [1]logstore.Record{{Timestamp: time.Now().UnixMilli(), Value: value}}
+	batch := logstore.AppendBatch(nil, logstore.BatchOptions{ProducerID: -1}, rec[:])
+	acks, logger := q.acks, q.logger
+	q.acks.AppendAsync(batch, func(base int64, err error) {
+		if err != nil {
+			logger.Warn("queue: cannot write acks; they may be delivered again after a restart", "err", err)
+			return
+		}
+		if snapshot {
+			// The snapshot holds everything before it.
+			go func() {
+				if _, err := acks.DeleteRecordsBefore(base); err != nil {
+					logger.Warn("queue: cannot trim the ack log", "err", err)
+				}
+			}()
+		}
+	})
+	if now := time.Now(); now.Sub(q.trimmed) >= trimEvery && q.floor > q.log.StartOffset() {
+		q.trimmed = now
+		to := min(q.floor, q.log.HighWatermark())
+		log := q.log
+		go func() {
+			if _, err := log.DeleteRecordsBefore(to); err != nil {
+				logger.Warn("queue: cannot delete acked messages", "err", err)
+			}
+		}()
+	}
+}

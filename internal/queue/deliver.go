@@ -1,0 +1,249 @@
+package queue
+
+import (
+	"container/heap"
+	"fmt"
+)
+
+// Consumer receives a queue's messages. Its methods are called with the
+// queue's mutex held: they must not block nor call the queue.
+type Consumer interface {
+	// Deliver offers m to the consumer, which takes it and returns true,
+	// or returns false when it has no credit now; it is then offered
+	// messages again after it calls Dispatch.
+	Deliver(q *Queue, m *Message, redelivered bool) bool
+	// NoAck reports whether delivered messages count as acked at once.
+	NoAck() bool
+}
+
+// AddConsumer adds c to the consumers the queue delivers to, round-robin.
+// An exclusive consumer needs a queue without consumers and keeps others
+// out until removed.
+func (q *Queue) AddConsumer(c Consumer, exclusive bool) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return ErrClosed
+	}
+	if q.exclusive || (exclusive && len(q.consumers) > 0) {
+		return ErrExclusiveConsumer
+	}
+	q.consumers = append(q.consumers, c)
+	q.exclusive = exclusive
+	q.dispatchLocked()
+	return nil
+}
+
+// RemoveConsumer removes c and returns how many consumers are left. The
+// messages c holds unacked stay so until acked or requeued.
+func (q *Queue) RemoveConsumer(c Consumer) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, have := range q.consumers {
+		if have == c {
+			q.consumers = append(q.consumers[:i], q.consumers[i+1:]...)
+			if q.rr > i {
+				q.rr--
+			}
+			break
+		}
+	}
+	if len(q.consumers) == 0 {
+		q.exclusive = false
+		q.rr = 0
+	}
+	return len(q.consumers)
+}
+
+// Dispatch offers ready messages to the consumers: call it when a
+// consumer's credit grows.
+func (q *Queue) Dispatch() {
+	q.mu.Lock()
+	q.dispatchLocked()
+	q.mu.Unlock()
+}
+
+func (q *Queue) dispatchLocked() {
+	for len(q.consumers) > 0 && q.ready > 0 && !q.closed {
+		m, requeued := q.peek()
+		if m == nil {
+			return
+		}
+		redelivered := requeued || m.Offset < q.bootDelivered
+		n := len(q.consumers)
+		taken := false
+		for i := range n {
+			c := q.consumers[(q.rr+i)%n]
+			if !c.Deliver(q, m, redelivered) {
+				continue
+			}
+			q.rr = (q.rr + i + 1) % n
+			q.take(m, requeued, c.NoAck())
+			taken = true
+			break
+		}
+		if !taken {
+			return
+		}
+	}
+}
+
+// Get takes the next ready message for basic.get: it is unacked unless
+// noAck. It returns nil when none is ready, and the count of messages
+// still ready.
+func (q *Queue) Get(noAck bool) (m *Message, redelivered bool, remaining int, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return nil, false, 0, ErrClosed
+	}
+	if q.ready == 0 {
+		return nil, false, 0, nil
+	}
+	m, requeued := q.peek()
+	if m == nil {
+		if errp := q.failed.Load(); errp != nil {
+			return nil, false, 0, *errp
+		}
+		return nil, false, int(q.ready), nil
+	}
+	q.take(m, requeued, noAck)
+	return m, requeued || m.Offset < q.bootDelivered, int(q.ready), nil
+}
+
+// peek returns the message to deliver next without taking it, and whether
+// it is a requeued one; nil when none can be had now.
+func (q *Queue) peek() (*Message, bool) {
+	for len(q.requeued) > 0 {
+		o := q.requeued[0]
+		m := q.fetch(o)
+		if m != nil {
+			return m, true
+		}
+		// Unreadable: it cannot be delivered again; count it as gone.
+		heap.Pop(&q.requeued)
+		q.ready--
+		q.ackLocked(o)
+	}
+	for q.next < q.end {
+		if ok, to := q.acked.has(q.next); ok {
+			q.next = to
+			continue
+		}
+		m := q.fetch(q.next)
+		if m == nil {
+			return nil, false
+		}
+		if !m.Persistent && m.Offset < q.bootEnd {
+			// A transient message of an earlier run: forgotten.
+			q.next++
+			q.ready--
+			q.ackLocked(m.Offset)
+			continue
+		}
+		return m, false
+	}
+	return nil, false
+}
+
+// take marks m, returned by peek, delivered.
+func (q *Queue) take(m *Message, requeued, noAck bool) {
+	if requeued {
+		heap.Pop(&q.requeued)
+	} else {
+		q.next = m.Offset + 1
+	}
+	q.ready--
+	q.delivered = max(q.delivered, m.Offset+1)
+	if noAck {
+		q.ackLocked(m.Offset)
+	} else {
+		q.unacked[m.Offset] = struct{}{}
+	}
+}
+
+// fetch returns the message at offset o from the cache, the read-ahead or
+// the log; nil if it cannot be read (not yet durable, or damaged).
+func (q *Queue) fetch(o int64) *Message {
+	if i := o - q.cacheBase; i >= 0 && i < int64(len(q.cache)) {
+		return q.cache[i]
+	}
+	if i := o - q.raBase; i >= 0 && i < int64(len(q.ra)) {
+		return q.ra[i]
+	}
+	if o >= q.log.HighWatermark() {
+		return nil
+	}
+	buf, err := q.log.Read(nil, o, readAheadBytes)
+	if err != nil {
+		q.logger.Error("queue: cannot read a message", "offset", o, "err", err)
+		return nil
+	}
+	clear(q.ra)
+	q.ra, err = decode(q.ra[:0], buf)
+	if err != nil {
+		q.logger.Error("queue: cannot decode a message", "offset", o, "err", err)
+	}
+	// Batches hold one message each, so offsets run without gaps; keep
+	// the read-ahead from o on.
+	for len(q.ra) > 0 && q.ra[0].Offset < o {
+		q.ra = q.ra[1:]
+	}
+	if len(q.ra) == 0 || q.ra[0].Offset != o {
+		q.ra = q.ra[:0]
+		q.raBase = q.end
+		return nil
+	}
+	q.raBase = o
+	for i, m := range q.ra {
+		if m.Offset != o+int64(i) {
+			q.ra = q.ra[:i]
+			break
+		}
+	}
+	return q.ra[0]
+}
+
+// Ack acknowledges delivered messages; offsets not delivered and
+// unacknowledged are ignored.
+func (q *Queue) Ack(offsets ...int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, o := range offsets {
+		if _, ok := q.unacked[o]; ok {
+			delete(q.unacked, o)
+			q.ackLocked(o)
+		}
+	}
+}
+
+// Requeue makes delivered messages ready again, in their original place:
+// they go out before any message behind them.
+func (q *Queue) Requeue(offsets ...int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, o := range offsets {
+		if _, ok := q.unacked[o]; ok {
+			delete(q.unacked, o)
+			heap.Push(&q.requeued, o)
+			q.ready++
+		}
+	}
+	q.dispatchLocked()
+}
+
+// offsetHeap is a min-heap of offsets.
+type offsetHeap []int64
+
+func (h offsetHeap) Len() int           { return len(h) }
+func (h offsetHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h offsetHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *offsetHeap) Push(x any)        { *h = append(*h, x.(int64)) }
+func (h *offsetHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func (q *Queue) String() string { return fmt.Sprintf("queue %s", q.name) }

@@ -1,0 +1,320 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/loftmq/loft/internal/logstore"
+)
+
+// Errors returned by a Queue, often wrapped with details.
+var (
+	// ErrClosed: the queue was closed or deleted.
+	ErrClosed = errors.New("queue: closed")
+	// ErrStorage: the log failed; the queue takes no more messages until
+	// the broker restarts and recovers it.
+	ErrStorage = errors.New("queue: storage failed")
+	// ErrExclusiveConsumer: an exclusive consumer holds the queue, or an
+	// exclusive consumer was asked for on a queue that has consumers.
+	ErrExclusiveConsumer = errors.New("queue: in exclusive use")
+)
+
+// Defaults of Config.
+const (
+	DefaultCacheBytes = 4 << 20
+	readAheadBytes    = 256 << 10
+	// ackFlushDelay bounds how long an ack waits to be written to the ack
+	// log, so that a stream of single acks costs one append per interval.
+	ackFlushDelay = 5 * time.Millisecond
+	// snapshotEvery ack records, the ack log is snapshotted and trimmed.
+	snapshotEvery = 512
+	// trimEvery bounds how often the message log is trimmed to the floor.
+	trimEvery = time.Second
+)
+
+// Config configures Open.
+type Config struct {
+	Name string // for logs
+	// Log holds the messages; Acks the acknowledgement state. A nil Acks
+	// keeps acks in memory only, for queues that do not outlive the broker.
+	Log, Acks *logstore.Log
+	// CacheBytes bounds the cache of the newest messages (default
+	// DefaultCacheBytes).
+	CacheBytes int
+	Logger     *slog.Logger
+}
+
+// Queue is one queue: its log and the subscription over it.
+type Queue struct {
+	name       string
+	log, acks  *logstore.Log
+	logger     *slog.Logger
+	cacheLimit int
+	failed     atomic.Pointer[error]
+
+	mu      sync.Mutex
+	closed  bool
+	end     int64 // offset after the last message enqueued
+	next    int64 // cursor: the lowest offset never taken from the log
+	floor   int64 // every offset below is acked
+	acked   ranges
+	ready   int64 // messages that may be delivered
+	unacked map[int64]struct{}
+	// requeued holds offsets below next that are ready again, delivered
+	// lowest first.
+	requeued offsetHeap
+	// delivered is the offset after the highest one ever handed out;
+	// bootDelivered its value when the queue was opened: an unacked offset
+	// below it may have reached a consumer before the restart.
+	delivered, bootDelivered int64
+	// bootEnd is the end at Open: a transient message below it belongs to
+	// an earlier run of the broker and is dropped.
+	bootEnd int64
+
+	cache      []*Message // the newest messages, offsets [cacheBase, end)
+	cacheBase  int64
+	cacheBytes int
+	ra         []*Message // read-ahead from the log, offsets from raBase
+	raBase     int64
+
+	consumers []Consumer
+	exclusive bool // consumers[0] is an exclusive consumer
+	rr        int
+
+	ackPending []span
+	ackTimer   *time.Timer
+	ackRecords int
+	trimmed    time.Time
+}
+
+// Open opens a queue over its logs, replaying the ack log.
+func Open(cfg Config) (*Queue, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	}
+	q := &Queue{
+		name: cfg.Name, log: cfg.Log, acks: cfg.Acks,
+		logger:     cfg.Logger.With("queue", cfg.Name),
+		cacheLimit: cfg.CacheBytes,
+		unacked:    make(map[int64]struct{}),
+		trimmed:    time.Now(),
+	}
+	if q.acks != nil {
+		if err := q.replayAcks(); err != nil {
+			return nil, err
+		}
+	}
+	q.floor = max(q.floor, q.log.StartOffset())
+	q.advanceFloor()
+	q.end = q.log.HighWatermark()
+	q.bootEnd = q.end
+	q.next, q.cacheBase, q.raBase = q.floor, q.end, q.end
+	q.ready = q.end - q.floor - q.acked.count(q.floor, q.end)
+	q.bootDelivered = q.delivered
+	return q, nil
+}
+
+// replayAcks rebuilds the acked set from the ack log.
+func (q *Queue) replayAcks() error {
+	var buf []byte
+	for off := q.acks.StartOffset(); off < q.acks.HighWatermark(); {
+		var err error
+		buf, err = q.acks.Read(buf[:0], off, 1<<20)
+		if err != nil {
+			return fmt.Errorf("queue %s: read ack log: %w", q.name, err)
+		}
+		if len(buf) == 0 {
+			break
+		}
+		for _, b := range logstore.SplitBatches(buf) {
+			recs, err := logstore.DecodeRecords(b)
+			if err != nil {
+				return fmt.Errorf("queue %s: read ack log: %w", q.name, err)
+			}
+			for _, r := range recs {
+				if r.Offset < off {
+					continue
+				}
+				off = r.Offset + 1
+				a, err := parseAckRecord(r.Value)
+				if err != nil {
+					q.logger.Warn("queue: skipping a malformed ack record", "offset", r.Offset)
+					continue
+				}
+				q.floor = max(q.floor, a.floor)
+				q.delivered = max(q.delivered, a.delivered)
+				for _, s := range a.spans {
+					q.acked.add(s.from, s.to)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Name returns the name the queue was opened with.
+func (q *Queue) Name() string { return q.name }
+
+// Enqueue appends a message, encoded by Encode, to the queue; m describes
+// it and is copied. done is called once, when the message is durable (as
+// the log's fsync policy defines it) or has failed; it must not block. The
+// message may be delivered before it is durable, as RabbitMQ does: a
+// consumer may see a message whose publisher is then told it failed.
+func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
+	if errp := q.failed.Load(); errp != nil {
+		done(*errp)
+		return
+	}
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		done(ErrClosed)
+		return
+	}
+	base := q.log.AppendAsync(batch, func(_ int64, err error) {
+		if err != nil {
+			err = fmt.Errorf("%w: %v", ErrStorage, err)
+			if q.failed.CompareAndSwap(nil, &err) {
+				q.logger.Error("queue: append failed; the queue takes no more messages until restart", "err", err)
+			}
+		}
+		done(err)
+	})
+	if base < 0 {
+		q.mu.Unlock()
+		return
+	}
+	mm := *m
+	mm.Offset = base
+	q.end = base + 1
+	q.addToCache(&mm)
+	q.ready++
+	q.dispatchLocked()
+	q.mu.Unlock()
+}
+
+// addToCache adds the newest message and evicts old ones: those the cursor
+// has passed, and the oldest while over budget, but only once durable, so
+// that a message not in the cache can always be read from the log.
+func (q *Queue) addToCache(m *Message) {
+	if m.Offset != q.cacheBase+int64(len(q.cache)) {
+		// A gap (should not happen): start the cache again at m.
+		clear(q.cache)
+		q.cache, q.cacheBase, q.cacheBytes = q.cache[:0], m.Offset, 0
+	}
+	q.cache = append(q.cache, m)
+	q.cacheBytes += m.size()
+	hw := int64(-1)
+	i := 0
+	for ; i < len(q.cache); i++ {
+		o := q.cacheBase + int64(i)
+		if o >= q.next && q.cacheBytes <= q.cacheLimit {
+			break
+		}
+		if hw < 0 {
+			hw = q.log.HighWatermark()
+		}
+		if o >= hw {
+			break
+		}
+		q.cacheBytes -= q.cache[i].size()
+		q.cache[i] = nil
+	}
+	if i > 0 {
+		q.cache = q.cache[i:]
+		q.cacheBase += int64(i)
+		if cap(q.cache) > 2*len(q.cache)+1024 {
+			q.cache = append([]*Message(nil), q.cache...)
+		}
+	}
+}
+
+// Counts returns the messages ready, delivered and unacknowledged, and
+// the consumers.
+func (q *Queue) Counts() (ready, unacked, consumers int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return int(q.ready), len(q.unacked), len(q.consumers)
+}
+
+// Purge removes every ready message and returns how many. Unacknowledged
+// messages stay.
+func (q *Queue) Purge() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := q.ready
+	for _, o := range q.requeued {
+		q.ackLocked(o)
+	}
+	q.requeued = q.requeued[:0]
+	for q.next < q.end {
+		if ok, to := q.acked.has(q.next); ok {
+			q.next = to
+			continue
+		}
+		to := q.end
+		if s, ok := q.firstAckedFrom(q.next); ok {
+			to = s.from
+		}
+		q.ackRange(q.next, to)
+		q.next = to
+	}
+	q.ready = 0
+	return int(n)
+}
+
+// firstAckedFrom returns the first acked span at or after o.
+func (q *Queue) firstAckedFrom(o int64) (span, bool) {
+	for _, s := range q.acked.s {
+		if s.to > o {
+			return s, true
+		}
+	}
+	return span{}, false
+}
+
+func (q *Queue) dropCache() {
+	clear(q.cache)
+	clear(q.ra)
+	q.cache, q.ra = q.cache[:0], q.ra[:0]
+	q.cacheBase, q.raBase, q.cacheBytes = q.end, q.end, 0
+}
+
+// Close stops the queue: pending acks are written, consumers are dropped
+// without being told (the broker is stopping). The logs stay open for
+// their owner to close.
+func (q *Queue) Close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	q.flushAcksLocked()
+	q.closed = true
+	q.consumers = nil
+	if q.ackTimer != nil {
+		q.ackTimer.Stop()
+	}
+	q.dropCache()
+}
+
+// Delete closes the queue and returns its consumers, which the caller
+// tells of the deletion. The caller deletes the logs.
+func (q *Queue) Delete() []Consumer {
+	q.mu.Lock()
+	cs := q.consumers
+	q.consumers = nil
+	q.mu.Unlock()
+	q.Close()
+	q.mu.Lock()
+	q.ackPending = nil
+	q.mu.Unlock()
+	return cs
+}

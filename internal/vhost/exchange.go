@@ -1,0 +1,167 @@
+package vhost
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/loftmq/loft/internal/amqp/frame"
+	"github.com/loftmq/loft/internal/meta"
+	"github.com/loftmq/loft/internal/route"
+)
+
+// ExchangeDecl is an exchange.declare.
+type ExchangeDecl struct {
+	Name       string
+	Type       string
+	Passive    bool
+	Durable    bool
+	AutoDelete bool
+	Internal   bool
+	Args       frame.Table
+}
+
+// ErrUnknownType: the exchange type is not one the broker has.
+var ErrUnknownType = route.ErrKind
+
+// DeclareExchange declares an exchange, or checks an existing one is
+// equivalent.
+func (v *Vhost) DeclareExchange(d ExchangeDecl) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return ErrClosed
+	}
+	if x, ok := v.exchanges[d.Name]; ok {
+		if d.Passive {
+			return nil
+		}
+		return x.equivalent(v.name, d)
+	}
+	if d.Passive {
+		return fmt.Errorf("%w: no exchange '%s' in vhost '%s'", ErrNotFound, d.Name, v.name)
+	}
+	if strings.HasPrefix(d.Name, "amq.") {
+		return fmt.Errorf("%w: exchange name '%s' contains reserved prefix 'amq.*'", ErrAccess, d.Name)
+	}
+	x, err := newExchange(d.Name, d.Type, d.Durable, d.AutoDelete, d.Internal, d.Args)
+	if err != nil {
+		return fmt.Errorf("%w: unknown exchange type '%s'", ErrUnknownType, d.Type)
+	}
+	if d.Durable {
+		err := v.apply(put(exchangeKey(v.name, d.Name), exchangeRecord{
+			Version: 1, Type: d.Type, AutoDelete: d.AutoDelete, Internal: d.Internal, Args: encodeTable(d.Args),
+		}))
+		if err != nil {
+			return err
+		}
+	}
+	v.exchanges[d.Name] = x
+	return nil
+}
+
+func (x *Exchange) equivalent(vhost string, d ExchangeDecl) error {
+	bad := func(arg string, got, have any) error {
+		return fmt.Errorf("%w: inequivalent arg '%s' for exchange '%s' in vhost '%s': received '%v' but current is '%v'",
+			ErrInequivalent, arg, x.Name, vhost, got, have)
+	}
+	switch {
+	case d.Type != x.Type:
+		return bad("type", d.Type, x.Type)
+	case d.Durable != x.Durable:
+		return bad("durable", d.Durable, x.Durable)
+	case d.AutoDelete != x.AutoDelete:
+		return bad("auto_delete", d.AutoDelete, x.AutoDelete)
+	case d.Internal != x.Internal:
+		return bad("internal", d.Internal, x.Internal)
+	}
+	return argsEquivalent(vhost, "exchange", x.Name, d.Args, x.Args)
+}
+
+// argsEquivalent compares declared arguments as RabbitMQ does: every
+// argument either side has must be present, with an equal value, on both.
+func argsEquivalent(vhost, kind, name string, got, have frame.Table) error {
+	gm, hm := tableMap(got), tableMap(have)
+	for k, gv := range gm {
+		hv, ok := hm[k]
+		if !ok || !reflect.DeepEqual(gv, hv) {
+			return fmt.Errorf("%w: inequivalent arg '%s' for %s '%s' in vhost '%s': received '%v' but current is '%v'",
+				ErrInequivalent, k, kind, name, vhost, gv, hv)
+		}
+	}
+	for k, hv := range hm {
+		if _, ok := gm[k]; !ok {
+			return fmt.Errorf("%w: inequivalent arg '%s' for %s '%s' in vhost '%s': received none but current is '%v'",
+				ErrInequivalent, k, kind, name, vhost, hv)
+		}
+	}
+	return nil
+}
+
+// Exchange returns the named exchange.
+func (v *Vhost) Exchange(name string) (*Exchange, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	x, ok := v.exchanges[name]
+	return x, ok
+}
+
+// DeleteExchange deletes an exchange and every binding from or to it.
+// Deleting a missing exchange succeeds, as in RabbitMQ 3.
+func (v *Vhost) DeleteExchange(name string, ifUnused bool) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	x, ok := v.exchanges[name]
+	if !ok {
+		return nil
+	}
+	if x.builtin {
+		return fmt.Errorf("%w: operation not permitted on the default or amq.* exchange '%s'", ErrAccess, name)
+	}
+	if ifUnused && x.router.Len() > 0 {
+		return fmt.Errorf("%w: exchange '%s' in vhost '%s' in use", ErrInUse, name, v.name)
+	}
+	return v.deleteExchange(x)
+}
+
+// deleteExchange removes x, its bindings, and its record. v.mu is held.
+func (v *Vhost) deleteExchange(x *Exchange) error {
+	var ops []meta.Op
+	if x.Durable {
+		ops = append(ops, meta.Delete(exchangeKey(v.name, x.Name)))
+	}
+	for _, b := range x.router.Bindings() {
+		ops = append(ops, v.bindingDeleteOp(x, b.Dest, b.Key, b.Args)...)
+	}
+	to := dest{name: x.Name}
+	var sources []*Exchange
+	for _, src := range v.exchanges {
+		for _, b := range src.router.Bindings() {
+			if b.Dest == to {
+				ops = append(ops, v.bindingDeleteOp(src, to, b.Key, b.Args)...)
+				sources = append(sources, src)
+			}
+		}
+	}
+	if err := v.apply(ops...); err != nil {
+		return err
+	}
+	delete(v.exchanges, x.Name)
+	for _, src := range sources {
+		src.router.UnbindDest(to)
+	}
+	v.autoDeleteExchanges(sources)
+	return nil
+}
+
+// autoDeleteExchanges deletes the auto-delete exchanges among xs that
+// have lost their last binding. v.mu is held.
+func (v *Vhost) autoDeleteExchanges(xs []*Exchange) {
+	for _, x := range xs {
+		if x.AutoDelete && x.router.Len() == 0 && v.exchanges[x.Name] == x {
+			if err := v.deleteExchange(x); err != nil {
+				v.h.logger.Warn("vhost: cannot auto-delete an exchange", "exchange", x.Name, "err", err)
+			}
+		}
+	}
+}

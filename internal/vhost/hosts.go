@@ -1,0 +1,226 @@
+package vhost
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/loftmq/loft/internal/logstore"
+	"github.com/loftmq/loft/internal/meta"
+	"github.com/loftmq/loft/internal/queue"
+)
+
+// Errors returned by the model, often wrapped with details. The AMQP layer
+// maps each to its reply code (in parentheses).
+var (
+	ErrNotFound     = errors.New("vhost: not found")                // 404 NOT_FOUND
+	ErrInequivalent = errors.New("vhost: inequivalent declaration") // 406 PRECONDITION_FAILED
+	ErrInUse        = errors.New("vhost: in use")                   // 406 PRECONDITION_FAILED
+	ErrNotEmpty     = errors.New("vhost: not empty")                // 406 PRECONDITION_FAILED
+	ErrLocked       = errors.New("vhost: exclusive to another connection")
+	ErrAccess       = errors.New("vhost: access refused") // 403 ACCESS_REFUSED
+	ErrArgument     = errors.New("vhost: invalid argument")
+	ErrStorage      = errors.New("vhost: storage failed")
+	ErrClosed       = errors.New("vhost: closed")
+)
+
+// queueLogPrefix begins the names of queue logs. "__" keeps them apart
+// from Kafka partition logs, which package broker owns.
+const queueLogPrefix = "__q."
+
+// Options configure Open.
+type Options struct {
+	// Store holds durable queues; Transient holds the rest and is emptied
+	// by the caller before Open.
+	Store, Transient *logstore.Store
+	Meta             *meta.Store
+	// CacheBytes bounds each queue's cache of new messages; 0 is the queue
+	// package's default.
+	CacheBytes int
+	Logger     *slog.Logger
+}
+
+// Hosts is every vhost's model. A vhost's model is made on first use: the
+// auth store says which vhosts exist.
+type Hosts struct {
+	opts   Options
+	md     *meta.Store
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	vhosts map[string]*Vhost
+	closed bool
+}
+
+// Open loads the durable topology recorded in meta, opens the durable
+// queues and removes queue logs no record claims.
+func Open(opts Options) (*Hosts, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	h := &Hosts{opts: opts, md: opts.Meta, logger: opts.Logger, vhosts: make(map[string]*Vhost)}
+	claimed := make(map[string]bool)
+	for _, kv := range h.md.Scan(meta.Prefix(kindExchange)) {
+		parts, err := meta.SplitKey(kv.Key)
+		if err != nil || len(parts) != 3 {
+			continue
+		}
+		var r exchangeRecord
+		if err := json.Unmarshal(kv.Value, &r); err != nil {
+			return nil, fmt.Errorf("vhost: read %s: %w", kv.Key, err)
+		}
+		args, err := decodeTable(r.Args)
+		if err != nil {
+			return nil, fmt.Errorf("vhost: read %s: %w", kv.Key, err)
+		}
+		x, err := newExchange(parts[2], r.Type, true, r.AutoDelete, r.Internal, args)
+		if err != nil {
+			return nil, fmt.Errorf("vhost: read %s: %w", kv.Key, err)
+		}
+		h.vhost(parts[1]).exchanges[x.Name] = x
+	}
+	for _, kv := range h.md.Scan(meta.Prefix(kindQueue)) {
+		parts, err := meta.SplitKey(kv.Key)
+		if err != nil || len(parts) != 3 {
+			continue
+		}
+		var r queueRecord
+		if err := json.Unmarshal(kv.Value, &r); err != nil {
+			return nil, fmt.Errorf("vhost: read %s: %w", kv.Key, err)
+		}
+		args, err := decodeTable(r.Args)
+		if err != nil {
+			return nil, fmt.Errorf("vhost: read %s: %w", kv.Key, err)
+		}
+		q := &Queue{Name: parts[2], Durable: true, AutoDelete: r.AutoDelete, Args: args, id: r.ID}
+		if err := h.openQueue(q, false); err != nil {
+			return nil, err
+		}
+		claimed[q.logName()], claimed[q.ackLogName()] = true, true
+		h.vhost(parts[1]).queues[q.Name] = q
+	}
+	for _, kv := range h.md.Scan(meta.Prefix(kindBinding)) {
+		parts, err := meta.SplitKey(kv.Key)
+		if err != nil || len(parts) < 2 {
+			continue
+		}
+		var r bindingRecord
+		if err := json.Unmarshal(kv.Value, &r); err != nil {
+			return nil, fmt.Errorf("vhost: read %s: %w", kv.Key, err)
+		}
+		args, err := decodeTable(r.Args)
+		if err != nil {
+			return nil, fmt.Errorf("vhost: read %s: %w", kv.Key, err)
+		}
+		v := h.vhost(parts[1])
+		x, ok := v.exchanges[r.Source]
+		if !ok {
+			continue
+		}
+		x.router.Bind(dest{queue: r.ToQueue, name: r.Dest}, r.Key, tableMap(args))
+	}
+	for _, name := range opts.Store.Logs() {
+		if strings.HasPrefix(name, queueLogPrefix) && !claimed[name] {
+			h.logger.Warn("vhost: removing a queue log no queue claims (an interrupted declare or delete)", "log", name)
+			if err := opts.Store.Delete(name); err != nil {
+				return nil, fmt.Errorf("vhost: remove orphan log %s: %w", name, err)
+			}
+		}
+	}
+	n := 0
+	for _, v := range h.vhosts {
+		n += len(v.queues)
+	}
+	h.logger.Info("vhost: opened", "vhosts", len(h.vhosts), "durable_queues", n)
+	return h, nil
+}
+
+// Get returns the model of the named vhost, making it on first use.
+func (h *Hosts) Get(name string) *Vhost {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.vhost(name)
+}
+
+func (h *Hosts) vhost(name string) *Vhost {
+	v, ok := h.vhosts[name]
+	if !ok {
+		v = newVhost(h, name)
+		h.vhosts[name] = v
+	}
+	return v
+}
+
+// Close closes every queue. The stores stay open for their owner.
+func (h *Hosts) Close() {
+	h.mu.Lock()
+	h.closed = true
+	vs := make([]*Vhost, 0, len(h.vhosts))
+	for _, v := range h.vhosts {
+		vs = append(vs, v)
+	}
+	h.mu.Unlock()
+	for _, v := range vs {
+		v.mu.Lock()
+		for _, q := range v.queues {
+			q.q.Close()
+		}
+		v.closed = true
+		v.mu.Unlock()
+	}
+}
+
+// openQueue opens (or, when create, creates) q's logs and subscription.
+func (h *Hosts) openQueue(q *Queue, create bool) error {
+	store := h.opts.Store
+	if !q.stored() {
+		store = h.opts.Transient
+	}
+	cfg := logstore.Config{
+		SegmentBytes:       64 << 20,
+		RetentionAge:       -1,
+		RetentionBytes:     -1,
+		Delete:             true,
+		IndexIntervalBytes: 4096,
+	}
+	open := func(name string) (*logstore.Log, error) {
+		if l, ok := store.Log(name); ok && !create {
+			return l, nil
+		}
+		if !create {
+			h.logger.Warn("vhost: a durable queue's log is missing; starting it empty", "queue", q.Name, "log", name)
+		}
+		return store.Create(name, cfg)
+	}
+	l, err := open(q.logName())
+	if err != nil {
+		return fmt.Errorf("%w: queue %s: %v", ErrStorage, q.Name, err)
+	}
+	var acks *logstore.Log
+	if q.stored() {
+		if acks, err = open(q.ackLogName()); err != nil {
+			return fmt.Errorf("%w: queue %s: %v", ErrStorage, q.Name, err)
+		}
+	}
+	q.q, err = queue.Open(queue.Config{Name: q.Name, Log: l, Acks: acks, CacheBytes: h.opts.CacheBytes, Logger: h.logger})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	return nil
+}
+
+// dropQueueLogs deletes q's logs.
+func (h *Hosts) dropQueueLogs(q *Queue) {
+	store := h.opts.Store
+	if !q.stored() {
+		store = h.opts.Transient
+	}
+	for _, name := range []string{q.logName(), q.ackLogName()} {
+		if err := store.Delete(name); err != nil && !errors.Is(err, logstore.ErrNotFound) {
+			h.logger.Warn("vhost: cannot delete a queue's log; it is removed at the next start", "queue", q.Name, "log", name, "err", err)
+		}
+	}
+}

@@ -1,0 +1,156 @@
+package vhost
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/loftmq/loft/internal/amqp/frame"
+	"github.com/loftmq/loft/internal/queue"
+	"github.com/loftmq/loft/internal/route"
+)
+
+// Publishing is one message to route.
+type Publishing struct {
+	Exchange   string
+	RoutingKey string
+	// Properties are the encoded basic properties, stored as they are;
+	// Headers their decoded headers table, for headers exchanges.
+	Properties []byte
+	Headers    frame.Table
+	Persistent bool
+	Body       []byte
+}
+
+// routeScratch is reused across publishes to spare allocations.
+type routeScratch struct {
+	queues  []*Queue
+	dests   []dest
+	visited []string
+	batch   []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(routeScratch) }}
+
+// Publish routes p and appends it to every queue it reaches. It returns
+// how many queues that is; when that is more than none, done is called
+// once, when the message is stored in all of them, with the first error.
+// done must not block, and may be called before Publish returns.
+func (v *Vhost) Publish(p *Publishing, done func(error)) (int, error) {
+	s := scratchPool.Get().(*routeScratch)
+	defer func() {
+		clear(s.queues)
+		s.queues, s.dests, s.visited = s.queues[:0], s.dests[:0], s.visited[:0]
+		scratchPool.Put(s)
+	}()
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	x, ok := v.exchanges[p.Exchange]
+	if !ok {
+		return 0, fmt.Errorf("%w: no exchange '%s' in vhost '%s'", ErrNotFound, p.Exchange, v.name)
+	}
+	if x.Internal {
+		return 0, fmt.Errorf("%w: cannot publish to internal exchange '%s' in vhost '%s'", ErrAccess, p.Exchange, v.name)
+	}
+	if p.Exchange == "" {
+		if q, ok := v.queues[p.RoutingKey]; ok {
+			s.queues = append(s.queues, q)
+		}
+	} else {
+		var headers map[string]any
+		v.route(x, p, &headers, s)
+	}
+	if len(s.queues) == 0 {
+		return 0, nil
+	}
+	m := queue.Message{
+		Timestamp: time.Now().UnixMilli(), Exchange: p.Exchange, RoutingKey: p.RoutingKey,
+		Properties: p.Properties, Body: p.Body, Persistent: p.Persistent,
+	}
+	s.batch = queue.Encode(s.batch[:0], &m)
+	n := len(s.queues)
+	if n == 1 {
+		s.queues[0].q.Enqueue(s.batch, &m, done)
+		return 1, nil
+	}
+	j := &join{left: int32(n), done: done}
+	for _, q := range s.queues {
+		q.q.Enqueue(s.batch, &m, j.one)
+	}
+	return n, nil
+}
+
+// route adds to s.queues the queues x routes p to, following
+// exchange-to-exchange bindings and alternate exchanges, each exchange
+// once.
+func (v *Vhost) route(x *Exchange, p *Publishing, headers *map[string]any, s *routeScratch) {
+	for _, name := range s.visited {
+		if name == x.Name {
+			return
+		}
+	}
+	s.visited = append(s.visited, x.Name)
+	if x.router.Kind() == route.Headers && *headers == nil {
+		*headers = tableMap(p.Headers)
+		if *headers == nil {
+			*headers = map[string]any{}
+		}
+	}
+	from := len(s.dests)
+	s.dests = x.router.Route(p.RoutingKey, *headers, s.dests)
+	found := false
+	for i := from; i < len(s.dests); i++ {
+		d := s.dests[i]
+		if d.queue {
+			q, ok := v.queues[d.name]
+			if !ok {
+				continue
+			}
+			found = true
+			if !containsQueue(s.queues, q) {
+				s.queues = append(s.queues, q)
+			}
+			continue
+		}
+		if next, ok := v.exchanges[d.name]; ok {
+			before := len(s.queues)
+			v.route(next, p, headers, s)
+			found = found || len(s.queues) > before
+		}
+	}
+	if !found && x.alternate != "" {
+		if alt, ok := v.exchanges[x.alternate]; ok {
+			v.route(alt, p, headers, s)
+		}
+	}
+}
+
+func containsQueue(qs []*Queue, q *Queue) bool {
+	for _, have := range qs {
+		if have == q {
+			return true
+		}
+	}
+	return false
+}
+
+// join calls done once every one of left appends has completed.
+type join struct {
+	left  int32
+	first atomic.Pointer[error]
+	done  func(error)
+}
+
+func (j *join) one(err error) {
+	if err != nil {
+		j.first.CompareAndSwap(nil, &err)
+	}
+	if atomic.AddInt32(&j.left, -1) == 0 {
+		var e error
+		if p := j.first.Load(); p != nil {
+			e = *p
+		}
+		j.done(e)
+	}
+}

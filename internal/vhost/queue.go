@@ -1,0 +1,265 @@
+package vhost
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/loftmq/loft/internal/amqp/frame"
+	"github.com/loftmq/loft/internal/meta"
+	"github.com/loftmq/loft/internal/queue"
+)
+
+// QueueDecl is a queue.declare.
+type QueueDecl struct {
+	Name       string // empty: the server names the queue
+	Passive    bool
+	Durable    bool
+	Exclusive  bool
+	AutoDelete bool
+	Args       frame.Table
+	Owner      uint64 // the declaring connection
+}
+
+// Consumer is a queue consumer that can be told its queue was deleted.
+type Consumer interface {
+	queue.Consumer
+	// Cancelled is called, without locks held, when the queue is deleted.
+	Cancelled()
+}
+
+func lockedErr(q *Queue, vhost string) error {
+	return fmt.Errorf("%w: cannot obtain exclusive access to locked queue '%s' in vhost '%s'", ErrLocked, q.Name, vhost)
+}
+
+// DeclareQueue declares a queue, or checks that an existing one is
+// equivalent, and returns it.
+func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return nil, ErrClosed
+	}
+	if q, ok := v.queues[d.Name]; ok {
+		if q.Exclusive && q.Owner != d.Owner {
+			return nil, lockedErr(q, v.name)
+		}
+		if d.Passive {
+			return q, nil
+		}
+		return q, q.equivalent(v.name, d)
+	}
+	if d.Passive {
+		return nil, fmt.Errorf("%w: no queue '%s' in vhost '%s'", ErrNotFound, d.Name, v.name)
+	}
+	if d.Name == "" {
+		d.Name = serverName()
+	} else if strings.HasPrefix(d.Name, "amq.") {
+		return nil, fmt.Errorf("%w: queue name '%s' contains reserved prefix 'amq.'", ErrAccess, d.Name)
+	}
+	q := &Queue{
+		Name: d.Name, Durable: d.Durable, Exclusive: d.Exclusive, AutoDelete: d.AutoDelete,
+		Args: d.Args, Owner: d.Owner, id: newID(),
+	}
+	if err := v.h.openQueue(q, true); err != nil {
+		return nil, err
+	}
+	if q.stored() {
+		err := v.apply(put(queueKey(v.name, q.Name), queueRecord{
+			Version: 1, ID: q.id, AutoDelete: q.AutoDelete, Args: encodeTable(q.Args),
+		}))
+		if err != nil {
+			q.q.Close()
+			v.h.dropQueueLogs(q)
+			return nil, err
+		}
+	}
+	v.queues[q.Name] = q
+	return q, nil
+}
+
+func (q *Queue) equivalent(vhost string, d QueueDecl) error {
+	bad := func(arg string, got, have any) error {
+		return fmt.Errorf("%w: inequivalent arg '%s' for queue '%s' in vhost '%s': received '%v' but current is '%v'",
+			ErrInequivalent, arg, q.Name, vhost, got, have)
+	}
+	switch {
+	case d.Durable != q.Durable:
+		return bad("durable", d.Durable, q.Durable)
+	case d.AutoDelete != q.AutoDelete:
+		return bad("auto_delete", d.AutoDelete, q.AutoDelete)
+	case d.Exclusive != q.Exclusive:
+		return bad("exclusive", d.Exclusive, q.Exclusive)
+	}
+	return argsEquivalent(vhost, "queue", q.Name, d.Args, q.Args)
+}
+
+// serverName names a queue as RabbitMQ does: amq.gen- and 22 characters.
+func serverName() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "amq.gen-" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Queue returns the named queue, checking that the connection owner may
+// use it.
+func (v *Vhost) Queue(name string, owner uint64) (*Queue, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	q, ok := v.queues[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: no queue '%s' in vhost '%s'", ErrNotFound, name, v.name)
+	}
+	if q.Exclusive && q.Owner != owner {
+		return nil, lockedErr(q, v.name)
+	}
+	return q, nil
+}
+
+// Queues returns every queue of the vhost.
+func (v *Vhost) Queues() []*Queue {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]*Queue, 0, len(v.queues))
+	for _, q := range v.queues {
+		out = append(out, q)
+	}
+	return out
+}
+
+// DeleteQueue deletes a queue and returns how many messages it had ready.
+// Deleting a missing queue succeeds, as in RabbitMQ 3.
+func (v *Vhost) DeleteQueue(name string, ifUnused, ifEmpty bool, owner uint64) (int, error) {
+	v.mu.Lock()
+	q, ok := v.queues[name]
+	if !ok {
+		v.mu.Unlock()
+		return 0, nil
+	}
+	if q.Exclusive && q.Owner != owner {
+		v.mu.Unlock()
+		return 0, lockedErr(q, v.name)
+	}
+	ready, _, consumers := q.q.Counts()
+	switch {
+	case ifUnused && consumers > 0:
+		v.mu.Unlock()
+		return 0, fmt.Errorf("%w: queue '%s' in vhost '%s' in use", ErrInUse, name, v.name)
+	case ifEmpty && ready > 0:
+		v.mu.Unlock()
+		return 0, fmt.Errorf("%w: queue '%s' in vhost '%s' is not empty", ErrNotEmpty, name, v.name)
+	}
+	cs, err := v.deleteQueue(q)
+	v.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range cs {
+		if c, ok := c.(Consumer); ok {
+			c.Cancelled()
+		}
+	}
+	return ready, nil
+}
+
+// deleteQueue removes q, its bindings and its logs, and returns its
+// consumers for the caller to tell, once v.mu is released.
+func (v *Vhost) deleteQueue(q *Queue) ([]queue.Consumer, error) {
+	to := dest{queue: true, name: q.Name}
+	var ops []meta.Op
+	var sources []*Exchange
+	for _, x := range v.exchanges {
+		for _, b := range x.router.Bindings() {
+			if b.Dest == to {
+				ops = append(ops, v.bindingDeleteOp(x, to, b.Key, b.Args)...)
+				sources = append(sources, x)
+			}
+		}
+	}
+	if q.stored() {
+		ops = append(ops, meta.Delete(queueKey(v.name, q.Name)))
+	}
+	if err := v.apply(ops...); err != nil {
+		return nil, err
+	}
+	for _, x := range sources {
+		x.router.UnbindDest(to)
+	}
+	delete(v.queues, q.Name)
+	v.autoDeleteExchanges(sources)
+	cs := q.q.Delete()
+	v.h.dropQueueLogs(q)
+	return cs, nil
+}
+
+// PurgeQueue removes a queue's ready messages and returns how many.
+func (v *Vhost) PurgeQueue(name string, owner uint64) (int, error) {
+	q, err := v.Queue(name, owner)
+	if err != nil {
+		return 0, err
+	}
+	return q.q.Purge(), nil
+}
+
+// Consume adds c as a consumer of q, which Queue returned.
+func (v *Vhost) Consume(q *Queue, c Consumer, exclusive bool) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.queues[q.Name] != q {
+		return fmt.Errorf("%w: no queue '%s' in vhost '%s'", ErrNotFound, q.Name, v.name)
+	}
+	if err := q.q.AddConsumer(c, exclusive); err != nil {
+		return fmt.Errorf("%w: queue '%s' in vhost '%s' in exclusive use", ErrAccess, q.Name, v.name)
+	}
+	q.consumed = true
+	return nil
+}
+
+// Cancel removes c from q's consumers; an auto-delete queue that loses its
+// last consumer is deleted.
+func (v *Vhost) Cancel(q *Queue, c Consumer) {
+	v.mu.Lock()
+	left := q.q.RemoveConsumer(c)
+	var cs []queue.Consumer
+	if left == 0 && q.AutoDelete && q.consumed && v.queues[q.Name] == q {
+		var err error
+		if cs, err = v.deleteQueue(q); err != nil {
+			v.h.logger.Warn("vhost: cannot auto-delete a queue", "queue", q.Name, "err", err)
+		}
+	}
+	v.mu.Unlock()
+	for _, c := range cs {
+		if c, ok := c.(Consumer); ok {
+			c.Cancelled()
+		}
+	}
+}
+
+// DropOwner deletes the exclusive queues of a closed connection.
+func (v *Vhost) DropOwner(owner uint64) {
+	v.mu.Lock()
+	var cs []queue.Consumer
+	for _, q := range v.queues {
+		if q.Exclusive && q.Owner == owner {
+			got, err := v.deleteQueue(q)
+			if err != nil {
+				v.h.logger.Warn("vhost: cannot delete an exclusive queue", "queue", q.Name, "err", err)
+			}
+			cs = append(cs, got...)
+		}
+	}
+	v.mu.Unlock()
+	for _, c := range cs {
+		if c, ok := c.(Consumer); ok {
+			c.Cancelled()
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package vhost
+
+import (
+	"sync"
+
+	"github.com/loftmq/loft/internal/amqp/frame"
+	"github.com/loftmq/loft/internal/queue"
+	"github.com/loftmq/loft/internal/route"
+)
+
+// Vhost is one virtual host's exchanges, queues and bindings.
+type Vhost struct {
+	h    *Hosts
+	name string
+
+	mu        sync.RWMutex
+	exchanges map[string]*Exchange
+	queues    map[string]*Queue
+	closed    bool
+}
+
+// The exchanges every vhost has, as RabbitMQ predeclares them.
+var predeclared = []struct{ name, kind string }{
+	{"", "direct"},
+	{"amq.direct", "direct"},
+	{"amq.fanout", "fanout"},
+	{"amq.topic", "topic"},
+	{"amq.headers", "headers"},
+	{"amq.match", "headers"},
+}
+
+func newVhost(h *Hosts, name string) *Vhost {
+	v := &Vhost{h: h, name: name, exchanges: make(map[string]*Exchange), queues: make(map[string]*Queue)}
+	for _, p := range predeclared {
+		x, _ := newExchange(p.name, p.kind, true, false, false, nil)
+		x.builtin = true
+		v.exchanges[p.name] = x
+	}
+	return v
+}
+
+// Name returns the vhost's name.
+func (v *Vhost) Name() string { return v.name }
+
+// dest is a binding's destination: a queue or an exchange.
+type dest struct {
+	queue bool
+	name  string
+}
+
+// tableMap turns a field table into the map package route matches on.
+func tableMap(t frame.Table) map[string]any {
+	if len(t) == 0 {
+		return nil
+	}
+	m := make(map[string]any, len(t))
+	for _, f := range t {
+		if _, dup := m[f.Key]; !dup {
+			m[f.Key] = f.Value
+		}
+	}
+	return m
+}
+
+// Exchange is one exchange.
+type Exchange struct {
+	Name       string
+	Type       string
+	Durable    bool
+	AutoDelete bool
+	Internal   bool
+	Args       frame.Table
+
+	builtin   bool // the default or an amq.* exchange
+	alternate string
+	router    *route.Router[dest]
+}
+
+func newExchange(name, kind string, durable, autoDelete, internal bool, args frame.Table) (*Exchange, error) {
+	k, err := route.ParseKind(kind)
+	if err != nil {
+		return nil, err
+	}
+	x := &Exchange{
+		Name: name, Type: kind, Durable: durable, AutoDelete: autoDelete, Internal: internal,
+		Args: args, router: route.New[dest](k),
+	}
+	if v, ok := args.Get("alternate-exchange"); ok {
+		switch s := v.(type) {
+		case string:
+			x.alternate = s
+		case []byte:
+			x.alternate = string(s)
+		}
+	}
+	return x, nil
+}
+
+// Queue is one queue's declaration and subscription.
+type Queue struct {
+	Name       string
+	Durable    bool
+	Exclusive  bool
+	AutoDelete bool
+	Args       frame.Table
+	// Owner is the connection an exclusive queue belongs to.
+	Owner uint64
+
+	id       string
+	q        *queue.Queue
+	consumed bool // has had a consumer: auto-delete applies
+}
+
+// stored says whether the queue outlives the broker: exclusive queues
+// never do, as they belong to a connection.
+func (q *Queue) stored() bool { return q.Durable && !q.Exclusive }
+
+func (q *Queue) logName() string    { return queueLogPrefix + q.id }
+func (q *Queue) ackLogName() string { return queueLogPrefix + q.id + ".acks" }
+
+// Sub returns the queue's subscription, for delivery, acks and counts.
+func (q *Queue) Sub() *queue.Queue { return q.q }
