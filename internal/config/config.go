@@ -33,6 +33,8 @@ type Config struct {
 	// partitions, which is also the count of topics created with -1.
 	KafkaAutoCreateTopics  bool
 	KafkaDefaultPartitions int32
+	// Pprof mounts net/http/pprof's handlers on the HTTP listener.
+	Pprof bool
 	// Fsync says when an append counts as durable; see logstore.FsyncPolicy.
 	Fsync logstore.FsyncPolicy
 	// DiskFreeLimit is the free space, in bytes, on DataDir's file system

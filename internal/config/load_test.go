@@ -172,6 +172,7 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"kafka-default-partitions": "6",
 		"amqp-addr":                "127.0.0.1:15673",
 		"http-addr":                "127.0.0.1:18080",
+		"pprof":                    "true",
 		"fsync":                    "interval:250ms",
 		"disk-free-limit":          "1GB",
 		"memory-high-watermark":    "2GiB",
