@@ -32,6 +32,7 @@ type consumer struct {
 
 	unacked   int
 	starved   bool // refused for a full write buffer; on c.starved
+	waiting   bool // refused for want of credit: offer more when it grows
 	cancelled bool
 }
 
@@ -45,10 +46,9 @@ func (cs *consumer) Deliver(_ *queue.Queue, m *queue.Message, redelivered bool) 
 		return false
 	}
 	if !cs.noAck {
-		if cs.prefetch > 0 && cs.unacked >= cs.prefetch {
-			return false
-		}
-		if ch.prefetchGlobal > 0 && ch.globalUnacked >= int(ch.prefetchGlobal) {
+		if (cs.prefetch > 0 && cs.unacked >= cs.prefetch) ||
+			(ch.prefetchGlobal > 0 && ch.globalUnacked >= int(ch.prefetchGlobal)) {
+			cs.waiting = true
 			return false
 		}
 	}
@@ -116,6 +116,14 @@ func (ch *channel) qos(m *frame.BasicQos) error {
 	if err := c.sendOrStop(ch.id, &frame.BasicQosOK{}); err != nil {
 		return err
 	}
+	c.omu.Lock()
+	for _, cs := range ch.consumers {
+		if !m.Global {
+			continue // applies to consumers made from now on
+		}
+		cs.waiting = true
+	}
+	c.omu.Unlock()
 	ch.redispatch()
 	return nil
 }
@@ -327,15 +335,19 @@ func apply(ds []delivery, requeue bool) {
 	}
 }
 
-// redispatch offers messages to the channel's consumers after their
-// credit grew.
+// redispatch offers messages to the channel's consumers that ran out of
+// credit, now that it grew.
 func (ch *channel) redispatch() {
 	c := ch.c
+	var one [1]*vhost.Queue
+	qs := one[:0]
 	c.omu.Lock()
-	var qs []*vhost.Queue
 	for _, cs := range ch.consumers {
-		if cs.q != nil && !containsVQueue(qs, cs.q) {
-			qs = append(qs, cs.q)
+		if cs.waiting && cs.q != nil {
+			cs.waiting = false
+			if !containsVQueue(qs, cs.q) {
+				qs = append(qs, cs.q)
+			}
 		}
 	}
 	c.omu.Unlock()
