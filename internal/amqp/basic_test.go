@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,5 +153,41 @@ func TestPropertiesRoundTrip(t *testing.T) {
 	}
 	if d.Exchange != "" || d.RoutingKey != "props" || d.MessageCount != 0 {
 		t.Fatalf("get-ok fields: exchange %q key %q count %d", d.Exchange, d.RoutingKey, d.MessageCount)
+	}
+}
+
+func TestDirectReplyTo(t *testing.T) {
+	l, _, client := session(t)
+	_, err := client.QueueDeclare("rpc", false, false, false, false, nil)
+	must(t, err)
+	replies, err := client.Consume("amq.rabbitmq.reply-to", "", true, false, false, false, nil)
+	must(t, err)
+	publish(t, client, "", "rpc", amqp091.Publishing{
+		ReplyTo: "amq.rabbitmq.reply-to", CorrelationId: "req-1", Body: []byte("ping"),
+	})
+
+	server, err := dial(t, l.url("guest", "guest", "/"), amqp091.Config{})
+	must(t, err)
+	sch, err := server.Channel()
+	must(t, err)
+	requests, err := sch.Consume("rpc", "", false, false, false, false, nil)
+	must(t, err)
+	req := next(t, requests)
+	if !strings.HasPrefix(req.ReplyTo, "amq.rabbitmq.reply-to.") || req.CorrelationId != "req-1" {
+		t.Fatalf("request reply_to %q correlation %q", req.ReplyTo, req.CorrelationId)
+	}
+	publish(t, sch, "", req.ReplyTo, amqp091.Publishing{CorrelationId: req.CorrelationId, Body: []byte("pong")})
+	must(t, req.Ack(false))
+	rep := next(t, replies)
+	if string(rep.Body) != "pong" || rep.CorrelationId != "req-1" || rep.RoutingKey != req.ReplyTo {
+		t.Fatalf("reply %q correlation %q key %q", rep.Body, rep.CorrelationId, rep.RoutingKey)
+	}
+
+	// Without a reply consumer on the channel, such a request is refused.
+	other, err := server.Channel()
+	must(t, err)
+	publish(t, other, "", "rpc", amqp091.Publishing{ReplyTo: "amq.rabbitmq.reply-to", Body: []byte("x")})
+	if _, err := other.QueueDeclarePassive("rpc", false, false, false, false, nil); amqpCode(err) != amqp091.PreconditionFailed {
+		t.Fatalf("after a request without a reply consumer: %v, want 406", err)
 	}
 }

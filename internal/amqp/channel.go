@@ -33,6 +33,7 @@ type channel struct {
 	prefetchGlobal uint16 // basic.qos global=true: shared by the channel
 	globalUnacked  int    // consumers' unacked deliveries, against prefetchGlobal
 	confirms       confirmState
+	replyConsumer  *consumer // the direct reply-to consumer, if any
 }
 
 type permKey struct {

@@ -33,6 +33,7 @@ type consumer struct {
 	unacked   int
 	starved   bool // refused for a full write buffer; on c.starved
 	waiting   bool // refused for want of credit: offer more when it grows
+	replyName string // a direct reply-to consumer's name; see reply.go
 	cancelled bool
 }
 
@@ -129,6 +130,9 @@ func (ch *channel) qos(m *frame.BasicQos) error {
 }
 
 func (ch *channel) consume(m *frame.BasicConsume) error {
+	if m.Queue == replyQueue {
+		return ch.consumeReplies(m)
+	}
 	name, err := ch.queueName(m, m.Queue)
 	if err != nil {
 		return err
@@ -183,8 +187,14 @@ func (ch *channel) cancel(m *frame.BasicCancel) error {
 	if ok {
 		delete(ch.consumers, m.ConsumerTag)
 		cs.cancelled = true
+		if cs == ch.replyConsumer {
+			ch.replyConsumer = nil
+		}
 	}
 	c.omu.Unlock()
+	if ok && cs.replyName != "" {
+		c.s.replies.remove(cs.replyName)
+	}
 	if ok && cs.q != nil {
 		c.vh.Cancel(cs.q, cs)
 	}
@@ -399,8 +409,12 @@ func (ch *channel) release() {
 		consumers = append(consumers, cs)
 	}
 	clear(ch.consumers)
+	ch.replyConsumer = nil
 	c.omu.Unlock()
 	for _, cs := range consumers {
+		if cs.replyName != "" {
+			c.s.replies.remove(cs.replyName)
+		}
 		if cs.q != nil {
 			c.vh.Cancel(cs.q, cs)
 		}

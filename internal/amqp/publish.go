@@ -82,6 +82,11 @@ func (ch *channel) published() error {
 	if err := ch.check(p.m, auth.Exchange(p.m.Exchange), auth.Write); err != nil {
 		return err
 	}
+	if p.header.ReplyTo == replyQueue {
+		if err := ch.rewriteReplyTo(p); err != nil {
+			return err
+		}
+	}
 	if ch.tx != nil {
 		if _, ok := ch.c.vh.Exchange(p.m.Exchange); !ok {
 			return channelError(frame.NotFound, p.m, "no exchange '%s' in vhost '%s'", p.m.Exchange, ch.c.vhost)
@@ -120,8 +125,14 @@ func (ch *channel) route(p *incoming, done func(error)) error {
 		Properties: p.props, Headers: p.header.Headers,
 		Persistent: p.header.DeliveryMode == 2, Body: p.body,
 	}
-	n, err := c.vh.Publish(&pub, stored)
-	if err != nil {
+	var n int
+	var err error
+	if isReplyName(p.m.Exchange, p.m.RoutingKey) {
+		if c.replyDirect(p) {
+			stored(nil)
+			return nil
+		}
+	} else if n, err = c.vh.Publish(&pub, stored); err != nil {
 		return modelError(p.m, err)
 	}
 	if n == 0 {

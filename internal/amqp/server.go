@@ -61,7 +61,8 @@ type Server struct {
 	users  *auth.Store
 	hosts  *vhost.Hosts
 	logger *slog.Logger
-	block  blockState
+	block   blockState
+	replies replyRegistry
 
 	conns listener.Server
 }

@@ -4,6 +4,8 @@ package amqp
 // and deleting, each checked against the user's permissions first.
 
 import (
+	"strings"
+
 	"github.com/loftmq/loft/internal/amqp/frame"
 	"github.com/loftmq/loft/internal/auth"
 	"github.com/loftmq/loft/internal/vhost"
@@ -92,6 +94,16 @@ func (ch *channel) queueName(m frame.Method, name string) (string, error) {
 
 func (ch *channel) queueDeclare(m *frame.QueueDeclare) error {
 	name := m.Queue
+	if name == replyQueue || (m.Passive && strings.HasPrefix(name, replyPrefix)) {
+		// The direct reply-to pseudo-queue exists for every client, as
+		// in RabbitMQ; a reply name exists while its consumer does.
+		if name != replyQueue {
+			if _, ok := ch.c.s.replies.get(name); !ok {
+				return channelError(frame.NotFound, m, "no queue '%s' in vhost '%s'", name, ch.c.vhost)
+			}
+		}
+		return ch.reply(m.NoWait, &frame.QueueDeclareOK{Queue: name})
+	}
 	if m.Passive {
 		var err error
 		if name, err = ch.queueName(m, name); err != nil {
