@@ -125,6 +125,7 @@ func (q *Queue) peek() (*Message, bool) {
 		q.ready--
 		q.ackLocked(o)
 	}
+	q.next = max(q.next, q.floor) // the floor may pass acked offsets ahead of the cursor
 	for q.next < q.end {
 		if ok, to := q.acked.has(q.next); ok {
 			q.next = to

@@ -254,6 +254,7 @@ func (q *Queue) Purge() int {
 		q.ackLocked(o)
 	}
 	q.requeued = q.requeued[:0]
+	q.next = max(q.next, q.floor)
 	for q.next < q.end {
 		if ok, to := q.acked.has(q.next); ok {
 			q.next = to

@@ -111,12 +111,24 @@ const (
 
 var errAckRecord = errors.New("queue: malformed ack record")
 
+// appendAckRecord encodes a record; spans wholly below floor are left out
+// (the floor says it all) and one straddling it is cut at it.
 func appendAckRecord(dst []byte, kind byte, floor, delivered int64, spans []span) []byte {
+	n := 0
+	for _, s := range spans {
+		if s.to > floor {
+			n++
+		}
+	}
 	dst = append(dst, kind)
 	dst = binary.AppendUvarint(dst, uint64(floor))
 	dst = binary.AppendUvarint(dst, uint64(delivered))
-	dst = binary.AppendUvarint(dst, uint64(len(spans)))
+	dst = binary.AppendUvarint(dst, uint64(n))
 	for _, s := range spans {
+		if s.to <= floor {
+			continue
+		}
+		s.from = max(s.from, floor)
 		dst = binary.AppendUvarint(dst, uint64(s.from-floor))
 		dst = binary.AppendUvarint(dst, uint64(s.to-s.from))
 	}

@@ -1,0 +1,244 @@
+package queue
+
+import (
+	"fmt"
+	"log/slog"
+	"testing"
+
+	"github.com/loftmq/loft/internal/fs"
+	"github.com/loftmq/loft/internal/logstore"
+)
+
+// store is a log store over an in-memory file system, reopenable.
+type store struct {
+	t    *testing.T
+	fsys *fs.Mem
+	s    *logstore.Store
+}
+
+func newStore(t *testing.T) *store {
+	st := &store{t: t, fsys: fs.NewMem()}
+	st.open()
+	return st
+}
+
+func (st *store) open() {
+	s, err := logstore.Open(st.fsys, "data", logstore.Options{Logger: slog.New(slog.DiscardHandler), CleanInterval: -1})
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	st.s = s
+	st.t.Cleanup(func() { s.Close() })
+}
+
+func (st *store) log(name string) *logstore.Log {
+	if l, ok := st.s.Log(name); ok {
+		return l
+	}
+	cfg := logstore.DefaultConfig()
+	cfg.SegmentBytes, cfg.RetentionAge = 4096, -1
+	l, err := st.s.Create(name, cfg)
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	return l
+}
+
+func (st *store) queue(cacheBytes int) *Queue {
+	q, err := Open(Config{Name: "q", Log: st.log("q"), Acks: st.log("q.acks"), CacheBytes: cacheBytes,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	return q
+}
+
+// restart closes the queue and the store and opens both again.
+func (st *store) restart(q *Queue, cacheBytes int) *Queue {
+	q.Close()
+	st.s.Close()
+	st.open()
+	return st.queue(cacheBytes)
+}
+
+func enqueue(t *testing.T, q *Queue, body string, persistent bool) {
+	t.Helper()
+	m := &Message{Exchange: "x", RoutingKey: "k", Properties: []byte{0, 0}, Body: []byte(body), Persistent: persistent}
+	done := make(chan error, 1)
+	q.Enqueue(Encode(nil, m), m, func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func get(t *testing.T, q *Queue) (*Message, bool) {
+	t.Helper()
+	m, redelivered, _, err := q.Get(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, redelivered
+}
+
+func bodies(t *testing.T, q *Queue, n int) []string {
+	t.Helper()
+	var out []string
+	for range n {
+		m, _ := get(t, q)
+		if m == nil {
+			t.Fatalf("got %v, then nothing", out)
+		}
+		out = append(out, string(m.Body))
+	}
+	return out
+}
+
+func TestRequeueGoesBackToItsPlace(t *testing.T) {
+	for _, cache := range []int{DefaultCacheBytes, 1} { // from memory and from the log
+		t.Run(fmt.Sprintf("cache=%d", cache), func(t *testing.T) {
+			q := newStore(t).queue(cache)
+			for i := 1; i <= 5; i++ {
+				enqueue(t, q, fmt.Sprintf("m%d", i), true)
+			}
+			var got []*Message
+			for range 3 {
+				m, _ := get(t, q)
+				got = append(got, m)
+			}
+			q.Requeue(got[1].Offset)
+			m, redelivered := get(t, q)
+			if string(m.Body) != "m2" || !redelivered {
+				t.Fatalf("after requeue: %s redelivered=%v, want m2 redelivered", m.Body, redelivered)
+			}
+			q.Requeue(got[2].Offset, got[0].Offset)
+			if b := fmt.Sprint(bodies(t, q, 4)); b != "[m1 m3 m4 m5]" {
+				t.Fatalf("order %s", b)
+			}
+			if ready, unacked, _ := q.Counts(); ready != 0 || unacked != 5 {
+				t.Fatalf("ready %d unacked %d", ready, unacked)
+			}
+		})
+	}
+}
+
+func TestAcksSurviveRestart(t *testing.T) {
+	st := newStore(t)
+	q := st.queue(0)
+	for i := range 20 {
+		enqueue(t, q, fmt.Sprintf("m%d", i), true)
+	}
+	enqueue(t, q, "transient", false)
+	// Ack m0..m4 and m7; deliver m5, m6 without acking.
+	for i := range 8 {
+		m, _ := get(t, q)
+		if i < 5 || i == 7 {
+			q.Ack(m.Offset)
+		}
+	}
+	q = st.restart(q, 0)
+	if ready, _, _ := q.Counts(); ready != 15 {
+		t.Fatalf("ready after restart %d, want 15 (14 persistent + 1 transient not yet skipped)", ready)
+	}
+	want := []string{"m5", "m6"}
+	for i := 8; i < 20; i++ {
+		want = append(want, fmt.Sprintf("m%d", i))
+	}
+	for i, w := range want {
+		m, redelivered := get(t, q)
+		if m == nil || string(m.Body) != w {
+			t.Fatalf("message %d after restart: %v, want %s", i, m, w)
+		}
+		// m5 and m6 had been delivered before the restart.
+		if redelivered != (i < 2) {
+			t.Fatalf("%s redelivered=%v", w, redelivered)
+		}
+		q.Ack(m.Offset)
+	}
+	if m, _ := get(t, q); m != nil {
+		t.Fatalf("the transient message survived the restart: %s", m.Body)
+	}
+	if ready, unacked, _ := q.Counts(); ready != 0 || unacked != 0 {
+		t.Fatalf("ready %d unacked %d", ready, unacked)
+	}
+}
+
+func TestPurge(t *testing.T) {
+	st := newStore(t)
+	q := st.queue(0)
+	for i := range 10 {
+		enqueue(t, q, fmt.Sprintf("m%d", i), true)
+	}
+	m0, _ := get(t, q)
+	m1, _ := get(t, q)
+	q.Requeue(m1.Offset)
+	if n := q.Purge(); n != 9 {
+		t.Fatalf("purged %d, want 9", n)
+	}
+	if m, _ := get(t, q); m != nil {
+		t.Fatalf("after purge: %s", m.Body)
+	}
+	q.Requeue(m0.Offset)
+	if m, _ := get(t, q); m == nil || string(m.Body) != "m0" {
+		t.Fatalf("the unacked message did not survive the purge")
+	}
+	q = st.restart(q, 0)
+	if ready, _, _ := q.Counts(); ready != 1 {
+		t.Fatalf("ready after restart %d, want 1 (m0, never acked)", ready)
+	}
+}
+
+// TestAckLogTrimmed checks that acking everything lets the message log
+// drop its segments and the ack log stay small, across many flushes.
+func TestAckLogTrimmed(t *testing.T) {
+	st := newStore(t)
+	q := st.queue(0)
+	for i := range 2000 {
+		enqueue(t, q, fmt.Sprintf("message %d", i), true)
+		m, _ := get(t, q)
+		q.Ack(m.Offset)
+		q.mu.Lock()
+		q.flushAcksLocked()
+		q.trimmed = q.trimmed.Add(-trimEvery)
+		q.mu.Unlock()
+	}
+	q = st.restart(q, 0)
+	if ready, _, _ := q.Counts(); ready != 0 {
+		t.Fatalf("ready after restart %d, want 0", ready)
+	}
+	if n := st.log("q").Segments(); n > 2 {
+		t.Errorf("message log keeps %d segments though every message is acked", n)
+	}
+	if acks := st.log("q.acks"); acks.HighWatermark()-acks.StartOffset() > 2*snapshotEvery {
+		t.Errorf("ack log holds %d records", acks.HighWatermark()-acks.StartOffset())
+	}
+}
+
+func TestRanges(t *testing.T) {
+	var r ranges
+	for _, s := range []span{{10, 12}, {12, 15}, {20, 21}, {5, 7}, {6, 11}, {30, 40}, {14, 31}} {
+		r.add(s.from, s.to)
+	}
+	if fmt.Sprint(r.s) != "[{5 40}]" || r.n != 35 {
+		t.Fatalf("spans %v n %d", r.s, r.n)
+	}
+	r.dropBelow(38)
+	if fmt.Sprint(r.s) != "[{38 40}]" || r.n != 2 {
+		t.Fatalf("after dropBelow: %v n %d", r.s, r.n)
+	}
+	if ok, end := r.has(39); !ok || end != 40 {
+		t.Fatalf("has(39) = %v %d", ok, end)
+	}
+	if c := r.count(0, 39); c != 1 {
+		t.Fatalf("count = %d", c)
+	}
+	rec := appendAckRecord(nil, ackDelta, 100, 150, []span{{100, 101}, {120, 130}})
+	a, err := parseAckRecord(rec)
+	if err != nil || a.floor != 100 || a.delivered != 150 || fmt.Sprint(a.spans) != "[{100 101} {120 130}]" {
+		t.Fatalf("parse = %+v, %v", a, err)
+	}
+	for i := range rec {
+		if _, err := parseAckRecord(rec[:i]); err == nil && i < len(rec)-1 {
+			t.Errorf("truncated record of %d bytes parsed", i)
+		}
+	}
+}
