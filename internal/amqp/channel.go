@@ -184,7 +184,11 @@ func (c *conn) content(f frame.Frame) error {
 	if ch.pub == nil {
 		return connError(frame.UnexpectedFrame, nil, "content frame on channel %d without a content method", f.Channel)
 	}
-	return ch.contentFrame(f)
+	err := ch.contentFrame(f)
+	if e, ok := err.(*Error); ok && !e.Conn {
+		return c.closeChannel(ch, e)
+	}
+	return err
 }
 
 // closeChannel sends channel.close for e and waits for close-ok. The

@@ -31,9 +31,10 @@ type consumer struct {
 	prefetch int // 0: no limit of its own
 
 	unacked   int
-	starved   bool // refused for a full write buffer; on c.starved
-	waiting   bool // refused for want of credit: offer more when it grows
+	starved   bool   // refused for a full write buffer; on c.starved
+	waiting   bool   // refused for want of credit: offer more when it grows
 	replyName string // a direct reply-to consumer's name; see reply.go
+	held      bool   // consume-ok not sent yet: no deliveries
 	cancelled bool
 }
 
@@ -43,7 +44,7 @@ func (cs *consumer) Deliver(_ *queue.Queue, m *queue.Message, redelivered bool) 
 	c := ch.c
 	c.omu.Lock()
 	defer c.omu.Unlock()
-	if cs.cancelled || ch.closed || c.werr != nil {
+	if cs.cancelled || ch.closed || c.werr != nil || cs.held {
 		return false
 	}
 	if !cs.noAck {
@@ -154,15 +155,12 @@ func (ch *channel) consume(m *frame.BasicConsume) error {
 		c.omu.Unlock()
 		return connError(frame.NotAllowed, m, "attempt to reuse consumer tag '%s'", tag)
 	}
-	cs := &consumer{ch: ch, tag: tag, q: q, noAck: m.NoAck, prefetch: int(ch.prefetch)}
+	// The consumer is held until consume-ok is out: the queue may accept
+	// it at once, but its first delivery must not precede the answer, and
+	// a refusal must come instead of the answer.
+	cs := &consumer{ch: ch, tag: tag, q: q, noAck: m.NoAck, prefetch: int(ch.prefetch), held: true}
 	ch.consumers[tag] = cs
 	c.omu.Unlock()
-	if !m.NoWait {
-		// consume-ok must go out before the first delivery.
-		if err := c.sendOrStop(ch.id, &frame.BasicConsumeOK{ConsumerTag: tag}); err != nil {
-			return err
-		}
-	}
 	if err := c.vh.Consume(q, cs, m.Exclusive); err != nil {
 		c.omu.Lock()
 		delete(ch.consumers, tag)
@@ -170,6 +168,14 @@ func (ch *channel) consume(m *frame.BasicConsume) error {
 		c.omu.Unlock()
 		return modelError(m, err)
 	}
+	c.omu.Lock()
+	cs.held = false
+	if !m.NoWait {
+		c.out, _ = appendMethod(c.out, ch.id, &frame.BasicConsumeOK{ConsumerTag: tag})
+		c.wake()
+	}
+	c.omu.Unlock()
+	q.Sub().Dispatch()
 	return nil
 }
 
@@ -294,6 +300,9 @@ func (ch *channel) compactOrder() {
 
 func (ch *channel) ack(m frame.Method, tag uint64, multiple bool) error {
 	if ch.tx != nil {
+		if !ch.known(tag, multiple) {
+			return channelError(frame.PreconditionFailed, m, "unknown delivery tag %d", tag)
+		}
 		ch.tx.acks = append(ch.tx.acks, txAck{tag: tag, multiple: multiple})
 		return nil
 	}
@@ -302,10 +311,26 @@ func (ch *channel) ack(m frame.Method, tag uint64, multiple bool) error {
 
 func (ch *channel) reject(m frame.Method, tag uint64, multiple, requeue bool) error {
 	if ch.tx != nil {
+		if !ch.known(tag, multiple) {
+			return channelError(frame.PreconditionFailed, m, "unknown delivery tag %d", tag)
+		}
 		ch.tx.acks = append(ch.tx.acks, txAck{tag: tag, multiple: multiple, reject: true, requeue: requeue})
 		return nil
 	}
 	return ch.settle(m, tag, multiple, true, requeue)
+}
+
+// known reports whether an ack of tag (with multiple) names unacked
+// deliveries, as RabbitMQ checks it when the ack arrives, in a
+// transaction too.
+func (ch *channel) known(tag uint64, multiple bool) bool {
+	if multiple && tag == 0 {
+		return true
+	}
+	ch.c.omu.Lock()
+	defer ch.c.omu.Unlock()
+	_, ok := ch.unacked[tag]
+	return ok
 }
 
 // settle acks, or rejects, deliveries. A rejected message is requeued or

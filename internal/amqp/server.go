@@ -57,10 +57,10 @@ func (c Config) withDefaults() Config {
 
 // Server serves AMQP 0-9-1 on the listeners given to Serve.
 type Server struct {
-	cfg    Config
-	users  *auth.Store
-	hosts  *vhost.Hosts
-	logger *slog.Logger
+	cfg     Config
+	users   *auth.Store
+	hosts   *vhost.Hosts
+	logger  *slog.Logger
 	block   blockState
 	replies replyRegistry
 

@@ -75,27 +75,81 @@ func (x *Exchange) equivalent(vhost string, d ExchangeDecl) error {
 	case d.Internal != x.Internal:
 		return bad("internal", d.Internal, x.Internal)
 	}
-	return argsEquivalent(vhost, "exchange", x.Name, d.Args, x.Args)
+	return argsEquivalent(vhost, "exchange", x.Name, d.Args, x.Args, exchangeArgs)
 }
 
-// argsEquivalent compares declared arguments as RabbitMQ does: every
-// argument either side has must be present, with an equal value, on both.
-func argsEquivalent(vhost, kind, name string, got, have frame.Table) error {
-	gm, hm := tableMap(got), tableMap(have)
-	for k, gv := range gm {
-		hv, ok := hm[k]
-		if !ok || !reflect.DeepEqual(gv, hv) {
-			return fmt.Errorf("%w: inequivalent arg '%s' for %s '%s' in vhost '%s': received '%v' but current is '%v'",
-				ErrInequivalent, k, kind, name, vhost, gv, hv)
-		}
+// The arguments RabbitMQ compares when a queue or exchange is declared
+// again; any other argument may differ.
+var (
+	queueArgs = []string{
+		"x-expires", "x-message-ttl", "x-dead-letter-exchange", "x-dead-letter-routing-key",
+		"x-max-length", "x-max-length-bytes", "x-max-in-memory-length", "x-max-in-memory-bytes",
+		"x-max-priority", "x-overflow", "x-queue-mode", "x-queue-type", "x-single-active-consumer",
+		"x-delivery-limit", "x-queue-master-locator", "x-quorum-initial-group-size",
+		"x-max-age", "x-stream-max-segment-size-bytes", "x-consumer-timeout",
+		"x-message-deduplication",
 	}
-	for k, hv := range hm {
-		if _, ok := gm[k]; !ok {
-			return fmt.Errorf("%w: inequivalent arg '%s' for %s '%s' in vhost '%s': received none but current is '%v'",
-				ErrInequivalent, k, kind, name, vhost, hv)
+	exchangeArgs = []string{"alternate-exchange", "x-delayed-type"}
+)
+
+// argsEquivalent compares declared arguments as RabbitMQ does: each
+// argument it checks must be absent on both sides or equal on both,
+// numbers by value whatever their width.
+func argsEquivalent(vhost, kind, name string, got, have frame.Table, checked []string) error {
+	for _, k := range checked {
+		gv, gok := got.Get(k)
+		hv, hok := have.Get(k)
+		if gok == hok && (!gok || sameValue(gv, hv)) {
+			continue
 		}
+		if !gok {
+			gv = "none"
+		}
+		if !hok {
+			hv = "none"
+		}
+		return fmt.Errorf("%w: inequivalent arg '%s' for %s '%s' in vhost '%s': received '%v' but current is '%v'",
+			ErrInequivalent, k, kind, name, vhost, gv, hv)
 	}
 	return nil
+}
+
+// sameValue compares two field values, integers by value.
+func sameValue(a, b any) bool {
+	ai, aok := asInt(a)
+	bi, bok := asInt(b)
+	if aok && bok {
+		return ai == bi
+	}
+	if as, ok := a.([]byte); ok {
+		a = string(as)
+	}
+	if bs, ok := b.([]byte); ok {
+		b = string(bs)
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+func asInt(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int8:
+		return int64(n), true
+	case uint8:
+		return int64(n), true
+	case int16:
+		return int64(n), true
+	case uint16:
+		return int64(n), true
+	case int32:
+		return int64(n), true
+	case uint32:
+		return int64(n), true
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	}
+	return 0, false
 }
 
 // Exchange returns the named exchange.

@@ -86,14 +86,16 @@ func (q *Queue) equivalent(vhost string, d QueueDecl) error {
 			ErrInequivalent, arg, q.Name, vhost, got, have)
 	}
 	switch {
+	case d.Exclusive != q.Exclusive:
+		// RabbitMQ checks exclusive access first, and answers 405 for a
+		// differing exclusive flag even to the owner.
+		return lockedErr(q, vhost)
 	case d.Durable != q.Durable:
 		return bad("durable", d.Durable, q.Durable)
 	case d.AutoDelete != q.AutoDelete:
 		return bad("auto_delete", d.AutoDelete, q.AutoDelete)
-	case d.Exclusive != q.Exclusive:
-		return bad("exclusive", d.Exclusive, q.Exclusive)
 	}
-	return argsEquivalent(vhost, "queue", q.Name, d.Args, q.Args)
+	return argsEquivalent(vhost, "queue", q.Name, d.Args, q.Args, queueArgs)
 }
 
 // serverName names a queue as RabbitMQ does: amq.gen- and 22 characters.
