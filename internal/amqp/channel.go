@@ -18,6 +18,7 @@ type channel struct {
 	closing bool
 
 	pub       *incoming // a publish waiting for its content
+	inbuf     incoming  // what pub points to outside transactions
 	lastQueue string    // the last queue declared, for empty queue names
 	tx        *txState  // non-nil in transactional mode
 	perms     map[permKey]error

@@ -188,6 +188,9 @@ func (c *conn) isClosing() bool {
 // only once a quarter interval has passed: a silent peer is still caught
 // between 1.75 and 2 intervals after its last frame.
 func (c *conn) armRead() {
+	if c.rd.Buffered() >= 7 && !c.armed.IsZero() {
+		return // the next frame header is read without touching the socket
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {

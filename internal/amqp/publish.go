@@ -27,7 +27,12 @@ func (ch *channel) publish(m *frame.BasicPublish) error {
 	if m.Immediate {
 		return connError(frame.NotImplemented, m, "immediate=true")
 	}
-	ch.pub = &incoming{m: m}
+	if ch.tx != nil {
+		ch.pub = &incoming{m: m} // kept until commit
+	} else {
+		ch.inbuf = incoming{m: m} // done with once routed: reused
+		ch.pub = &ch.inbuf
+	}
 	return nil
 }
 

@@ -18,6 +18,11 @@ type Config struct {
 	DeleteRetention    time.Duration // delete.retention.ms: how long tombstones survive compaction
 	MinCompactionLag   time.Duration // min.compaction.lag.ms: records younger are not compacted
 	IndexIntervalBytes int           // index.interval.bytes: bytes between sparse index entries
+	// NoSync makes the log's appends complete once written, whatever the
+	// store's fsync policy, as FsyncNever does, for logs whose loss in a
+	// power failure is harmless (a queue's ack log: lost acks mean
+	// redeliveries). It takes effect when the log is opened.
+	NoSync bool
 }
 
 // DefaultConfig returns Kafka's defaults.

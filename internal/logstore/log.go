@@ -135,6 +135,9 @@ func openLog(fsys fs.FS, files *handles, dir, name string, cfg Config, create bo
 	} else {
 		l.cfg = l.loadConfig(cfg)
 	}
+	if l.cfg.NoSync {
+		l.policy = FsyncPolicy{Mode: FsyncNever}
+	}
 	if err := l.recover(); err != nil {
 		return nil, fmt.Errorf("logstore: open %s: %w", name, err)
 	}

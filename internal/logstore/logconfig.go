@@ -24,6 +24,7 @@ type configJSON struct {
 	DeleteRetentionMs  int64  `json:"delete.retention.ms"`
 	MinCompactionLagMs int64  `json:"min.compaction.lag.ms"`
 	IndexIntervalBytes int    `json:"index.interval.bytes"`
+	NoSync             bool   `json:"no.sync,omitempty"`
 	Version            string `json:"version"`
 }
 
@@ -39,7 +40,7 @@ func (c Config) marshal() []byte {
 		RetentionMs: ms(c.RetentionAge), RetentionBytes: c.RetentionBytes,
 		Compact: c.Compact, Delete: c.Delete,
 		DeleteRetentionMs: ms(c.DeleteRetention), MinCompactionLagMs: ms(c.MinCompactionLag),
-		IndexIntervalBytes: c.IndexIntervalBytes, Version: "1",
+		IndexIntervalBytes: c.IndexIntervalBytes, NoSync: c.NoSync, Version: "1",
 	})
 	return b
 }
@@ -60,7 +61,7 @@ func unmarshalConfig(b []byte) (Config, error) {
 		RetentionAge: d(j.RetentionMs), RetentionBytes: j.RetentionBytes,
 		Compact: j.Compact, Delete: j.Delete,
 		DeleteRetention: d(j.DeleteRetentionMs), MinCompactionLag: d(j.MinCompactionLagMs),
-		IndexIntervalBytes: j.IndexIntervalBytes,
+		IndexIntervalBytes: j.IndexIntervalBytes, NoSync: j.NoSync,
 	}
 	return c, c.Validate()
 }

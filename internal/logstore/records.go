@@ -52,11 +52,12 @@ func AppendBatch(dst []byte, opts BatchOptions, recs []Record) []byte {
 	binary.BigEndian.PutUint16(h[51:], uint16(opts.ProducerEpoch))
 	binary.BigEndian.PutUint32(h[53:], uint32(opts.BaseSequence))
 	binary.BigEndian.PutUint32(h[offRecordCount:], uint32(len(recs)))
-	var body []byte
 	for _, r := range recs {
-		body = appendRecordBody(body[:0], r, r.Offset-base, r.Timestamp-first)
-		dst = binary.AppendVarint(dst, int64(len(body)))
-		dst = append(dst, body...)
+		// The body is sized first and written in place: building it in a
+		// scratch buffer and copying cost an allocation per record.
+		od, td := r.Offset-base, r.Timestamp-first
+		dst = binary.AppendVarint(dst, int64(recordBodySize(r, od, td)))
+		dst = appendRecordBody(dst, r, od, td)
 	}
 	binary.BigEndian.PutUint32(dst[start+offLength:], uint32(len(dst)-start-lengthPrefix))
 	setCRC(dst[start:])
@@ -75,6 +76,28 @@ func appendRecordBody(b []byte, r Record, offsetDelta, timeDelta int64) []byte {
 		b = appendVarBytes(b, h.Value)
 	}
 	return b
+}
+
+// recordBodySize is len(appendRecordBody(nil, r, offsetDelta, timeDelta)).
+func recordBodySize(r Record, offsetDelta, timeDelta int64) int {
+	n := 1 + varintLen(timeDelta) + varintLen(offsetDelta) + varBytesLen(r.Key) + varBytesLen(r.Value) +
+		varintLen(int64(len(r.Headers)))
+	for _, h := range r.Headers {
+		n += varintLen(int64(len(h.Key))) + len(h.Key) + varBytesLen(h.Value)
+	}
+	return n
+}
+
+func varintLen(v int64) int {
+	var b [binary.MaxVarintLen64]byte
+	return len(binary.AppendVarint(b[:0], v))
+}
+
+func varBytesLen(v []byte) int {
+	if v == nil {
+		return 1
+	}
+	return varintLen(int64(len(v))) + len(v)
 }
 
 func appendVarBytes(b, v []byte) []byte {

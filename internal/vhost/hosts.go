@@ -186,7 +186,7 @@ func (h *Hosts) openQueue(q *Queue, create bool) error {
 		Delete:             true,
 		IndexIntervalBytes: 4096,
 	}
-	open := func(name string) (*logstore.Log, error) {
+	open := func(name string, cfg logstore.Config) (*logstore.Log, error) {
 		if l, ok := store.Log(name); ok && !create {
 			return l, nil
 		}
@@ -195,13 +195,17 @@ func (h *Hosts) openQueue(q *Queue, create bool) error {
 		}
 		return store.Create(name, cfg)
 	}
-	l, err := open(q.logName())
+	l, err := open(q.logName(), cfg)
 	if err != nil {
 		return fmt.Errorf("%w: queue %s: %v", ErrStorage, q.Name, err)
 	}
 	var acks *logstore.Log
 	if q.stored() {
-		if acks, err = open(q.ackLogName()); err != nil {
+		// Acks are not waited for: the ack log is written without fsync
+		// of its own (a power loss can only cause redeliveries).
+		ackCfg := cfg
+		ackCfg.SegmentBytes, ackCfg.NoSync = 8<<20, true
+		if acks, err = open(q.ackLogName(), ackCfg); err != nil {
 			return fmt.Errorf("%w: queue %s: %v", ErrStorage, q.Name, err)
 		}
 	}
