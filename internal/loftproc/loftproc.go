@@ -80,6 +80,9 @@ func (p *Process) Kill() {
 	p.cmd.Wait()
 }
 
+// Pid returns the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // Log returns what the process has written so far.
 func (p *Process) Log() string { return p.log.String() }
 

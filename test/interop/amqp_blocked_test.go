@@ -1,0 +1,60 @@
+package interop
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/loftmq/loft/internal/loftproc"
+)
+
+// TestAMQPDiskAlarmBlocksPublishers starts the broker with a free-disk
+// limit no disk meets: a publisher is told connection.blocked ("low on
+// disk") and its message is not taken, while declaring still works.
+func TestAMQPDiskAlarmBlocksPublishers(t *testing.T) {
+	p := loftproc.Start(t, loftBin, filepath.Join(t.TempDir(), "data"), "--disk-free-limit", "1000PB")
+	conn, err := dialAMQP(p.AMQP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A blocked connection is not read from, so Close would wait for a
+	// close-ok that cannot come before the alarm clears: bound it.
+	defer conn.CloseDeadline(time.Now().Add(time.Second))
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 1))
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("blocked", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", "blocked", false, false, amqp.Publishing{Body: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-blocked:
+		if !b.Active || b.Reason != "low on disk" {
+			t.Fatalf("blocking = %+v, want active, low on disk", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection.blocked within 5 s")
+	}
+	select {
+	case <-dc.Done():
+		t.Fatal("a publish was confirmed while publishers are blocked")
+	case <-time.After(300 * time.Millisecond):
+	}
+	if !strings.Contains(p.Log(), "publishers blocked") {
+		t.Errorf("the broker's log does not say why publishers are blocked:\n%s", p.Log())
+	}
+}
