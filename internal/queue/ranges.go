@@ -163,10 +163,11 @@ func parseAckRecord(b []byte) (ackRecord, error) {
 	if !ok1 || !ok2 || !ok3 || count > int64(len(b)) {
 		return r, errAckRecord
 	}
+	const limit = 1 << 62 // offsets never come near it; sums stay far from overflow
 	for range count {
 		d, ok1 := next()
 		l, ok2 := next()
-		if !ok1 || !ok2 {
+		if !ok1 || !ok2 || d > limit-r.floor || l > limit-r.floor-d {
 			return r, errAckRecord
 		}
 		r.spans = append(r.spans, span{r.floor + d, r.floor + d + l})
