@@ -134,17 +134,10 @@ func (ch *channel) consume(m *frame.BasicConsume) error {
 	if m.Queue == replyQueue {
 		return ch.consumeReplies(m)
 	}
-	name, err := ch.queueName(m, m.Queue)
-	if err != nil {
-		return err
-	}
-	if err := ch.check(m, auth.Queue(name), auth.Read); err != nil {
-		return err
-	}
 	c := ch.c
-	q, err := c.vh.Queue(name, c.id)
+	q, err := ch.readQueue(m, m.Queue)
 	if err != nil {
-		return modelError(m, err)
+		return err
 	}
 	tag := m.ConsumerTag
 	c.omu.Lock()
@@ -207,18 +200,28 @@ func (ch *channel) cancel(m *frame.BasicCancel) error {
 	return ch.reply(m.NoWait, &frame.BasicCancelOK{ConsumerTag: m.ConsumerTag})
 }
 
-func (ch *channel) get(m *frame.BasicGet) error {
-	name, err := ch.queueName(m, m.Queue)
+// readQueue returns the queue a consume or get reads from, once the user
+// may read it.
+func (ch *channel) readQueue(m frame.Method, name string) (*vhost.Queue, error) {
+	name, err := ch.queueName(m, name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := ch.check(m, auth.Queue(name), auth.Read); err != nil {
-		return err
+		return nil, err
 	}
-	c := ch.c
-	q, err := c.vh.Queue(name, c.id)
+	q, err := ch.c.vh.Queue(name, ch.c.id)
 	if err != nil {
-		return modelError(m, err)
+		return nil, modelError(m, err)
+	}
+	return q, nil
+}
+
+func (ch *channel) get(m *frame.BasicGet) error {
+	c := ch.c
+	q, err := ch.readQueue(m, m.Queue)
+	if err != nil {
+		return err
 	}
 	msg, redelivered, left, err := q.Sub().Get(m.NoAck)
 	if err != nil {

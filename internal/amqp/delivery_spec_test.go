@@ -505,6 +505,7 @@ func TestSpecRecover(t *testing.T) {
 	sendN(t, ch, "q", 2)
 	wantDelivery(t, next(t, ds), "m1", false)
 	wantDelivery(t, next(t, ds), "m2", false)
+	//lint:ignore SA1019 basic.recover is the method under test, deprecated or not
 	must(t, cc.Recover(true))
 	r1, r2 := next(t, ds), next(t, ds)
 	wantDelivery(t, r1, "m1", true)

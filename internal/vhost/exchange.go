@@ -60,11 +60,14 @@ func (v *Vhost) DeclareExchange(d ExchangeDecl) error {
 	return nil
 }
 
+// inequivalent is the error for a redeclaration that differs in arg.
+func inequivalent(vhost, kind, name, arg string, got, have any) error {
+	return fmt.Errorf("%w: inequivalent arg '%s' for %s '%s' in vhost '%s': received '%v' but current is '%v'",
+		ErrInequivalent, arg, kind, name, vhost, got, have)
+}
+
 func (x *Exchange) equivalent(vhost string, d ExchangeDecl) error {
-	bad := func(arg string, got, have any) error {
-		return fmt.Errorf("%w: inequivalent arg '%s' for exchange '%s' in vhost '%s': received '%v' but current is '%v'",
-			ErrInequivalent, arg, x.Name, vhost, got, have)
-	}
+	bad := func(arg string, got, have any) error { return inequivalent(vhost, "exchange", x.Name, arg, got, have) }
 	switch {
 	case d.Type != x.Type:
 		return bad("type", d.Type, x.Type)
@@ -108,8 +111,7 @@ func argsEquivalent(vhost, kind, name string, got, have frame.Table, checked []s
 		if !hok {
 			hv = "none"
 		}
-		return fmt.Errorf("%w: inequivalent arg '%s' for %s '%s' in vhost '%s': received '%v' but current is '%v'",
-			ErrInequivalent, k, kind, name, vhost, gv, hv)
+		return inequivalent(vhost, kind, name, k, gv, hv)
 	}
 	return nil
 }

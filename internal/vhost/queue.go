@@ -81,10 +81,7 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 }
 
 func (q *Queue) equivalent(vhost string, d QueueDecl) error {
-	bad := func(arg string, got, have any) error {
-		return fmt.Errorf("%w: inequivalent arg '%s' for queue '%s' in vhost '%s': received '%v' but current is '%v'",
-			ErrInequivalent, arg, q.Name, vhost, got, have)
-	}
+	bad := func(arg string, got, have any) error { return inequivalent(vhost, "queue", q.Name, arg, got, have) }
 	switch {
 	case d.Exclusive != q.Exclusive:
 		// RabbitMQ checks exclusive access first, and answers 405 for a

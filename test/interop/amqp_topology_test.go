@@ -102,7 +102,9 @@ func TestAMQPTopologySurvivesSIGKILL(t *testing.T) {
 	expect("dead", "unbound key", "to the alternate exchange")
 
 	for _, gone := range []func(*amqp.Channel) error{
-		func(c *amqp.Channel) error { return c.ExchangeDeclarePassive("scratch", "fanout", false, false, false, false, nil) },
+		func(c *amqp.Channel) error {
+			return c.ExchangeDeclarePassive("scratch", "fanout", false, false, false, false, nil)
+		},
 		func(c *amqp.Channel) error {
 			_, err := c.QueueDeclarePassive("scratch-q", false, false, false, false, nil)
 			return err
