@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"errors"
 	"time"
 
 	"github.com/loftmq/loft/internal/logstore"
@@ -85,18 +86,23 @@ func (q *Queue) flushAcksLocked() {
 		if snapshot {
 			// The snapshot holds everything before it.
 			go func() {
-				if _, err := acks.DeleteRecordsBefore(base); err != nil {
+				if _, err := acks.DeleteRecordsBefore(base); err != nil && !errors.Is(err, logstore.ErrClosed) {
 					logger.Warn("queue: cannot trim the ack log", "err", err)
 				}
 			}()
 		}
 	})
-	if now := time.Now(); now.Sub(q.trimmed) >= trimEvery && q.floor > q.log.StartOffset() {
+	// The trim stops one short of the log's end: a start offset at the
+	// end would make the whole log deletable, and the log would roll its
+	// active segment away, pausing appends, every time a consumer caught
+	// up. The one acked message left behind is below the floor, never
+	// delivered again, and goes with its segment.
+	to := min(q.floor, q.log.HighWatermark()-1)
+	if now := time.Now(); now.Sub(q.trimmed) >= trimEvery && to > q.log.StartOffset() {
 		q.trimmed = now
-		to := min(q.floor, q.log.HighWatermark())
 		log := q.log
 		go func() {
-			if _, err := log.DeleteRecordsBefore(to); err != nil {
+			if _, err := log.DeleteRecordsBefore(to); err != nil && !errors.Is(err, logstore.ErrClosed) {
 				logger.Warn("queue: cannot delete acked messages", "err", err)
 			}
 		}()

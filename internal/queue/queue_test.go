@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/loftmq/loft/internal/fs"
 	"github.com/loftmq/loft/internal/logstore"
@@ -200,6 +201,14 @@ func TestAckLogTrimmed(t *testing.T) {
 		q.flushAcksLocked()
 		q.trimmed = q.trimmed.Add(-trimEvery)
 		q.mu.Unlock()
+	}
+	// Trims run in the background: wait for the last one.
+	l := st.log("q")
+	for deadline := time.Now().Add(5 * time.Second); l.StartOffset() < l.HighWatermark()-1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("log start %d, end %d: not trimmed", l.StartOffset(), l.HighWatermark())
+		}
+		time.Sleep(time.Millisecond)
 	}
 	q = st.restart(q, 0)
 	if ready, _, _ := q.Counts(); ready != 0 {
