@@ -45,8 +45,29 @@ type Config struct {
 	// CacheBytes bounds the cache of the newest messages (default
 	// DefaultCacheBytes).
 	CacheBytes int
-	Logger     *slog.Logger
+	// Budget, if not nil, bounds the caches of every queue sharing it:
+	// past it, each queue keeps only what it must (messages not yet
+	// durable), so many queues cannot add up to unbounded memory.
+	Budget *Budget
+	Logger *slog.Logger
 }
+
+// Budget is a byte limit shared by the caches of many queues.
+type Budget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// NewBudget returns a budget of limit bytes.
+func NewBudget(limit int64) *Budget { return &Budget{limit: limit} }
+
+func (b *Budget) add(n int) {
+	if b != nil {
+		b.used.Add(int64(n))
+	}
+}
+
+func (b *Budget) over() bool { return b != nil && b.used.Load() > b.limit }
 
 // Queue is one queue: its log and the subscription over it.
 type Queue struct {
@@ -54,6 +75,7 @@ type Queue struct {
 	log, acks  *logstore.Log
 	logger     *slog.Logger
 	cacheLimit int
+	budget     *Budget
 	failed     atomic.Pointer[error]
 
 	mu      sync.Mutex
@@ -103,6 +125,7 @@ func Open(cfg Config) (*Queue, error) {
 		name: cfg.Name, log: cfg.Log, acks: cfg.Acks,
 		logger:     cfg.Logger.With("queue", cfg.Name),
 		cacheLimit: cfg.CacheBytes,
+		budget:     cfg.Budget,
 		unacked:    make(map[int64]struct{}),
 		trimmed:    time.Now(),
 	}
@@ -206,16 +229,17 @@ func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
 func (q *Queue) addToCache(m *Message) {
 	if m.Offset != q.cacheBase+int64(len(q.cache)) {
 		// A gap (should not happen): start the cache again at m.
-		clear(q.cache)
-		q.cache, q.cacheBase, q.cacheBytes = q.cache[:0], m.Offset, 0
+		q.dropCache()
+		q.cacheBase = m.Offset
 	}
 	q.cache = append(q.cache, m)
 	q.cacheBytes += m.size()
+	q.budget.add(m.size())
 	hw := int64(-1)
 	i := 0
 	for ; i < len(q.cache); i++ {
 		o := q.cacheBase + int64(i)
-		if o >= q.next && q.cacheBytes <= q.cacheLimit {
+		if o >= q.next && q.cacheBytes <= q.cacheLimit && !q.budget.over() {
 			break
 		}
 		if hw < 0 {
@@ -225,6 +249,7 @@ func (q *Queue) addToCache(m *Message) {
 			break
 		}
 		q.cacheBytes -= q.cache[i].size()
+		q.budget.add(-q.cache[i].size())
 		q.cache[i] = nil
 	}
 	if i > 0 {
@@ -282,6 +307,7 @@ func (q *Queue) firstAckedFrom(o int64) (span, bool) {
 }
 
 func (q *Queue) dropCache() {
+	q.budget.add(-q.cacheBytes)
 	clear(q.cache)
 	clear(q.ra)
 	q.cache, q.ra = q.cache[:0], q.ra[:0]
@@ -312,10 +338,8 @@ func (q *Queue) Delete() []Consumer {
 	q.mu.Lock()
 	cs := q.consumers
 	q.consumers = nil
+	q.ackPending = nil // the logs go too: nothing to write
 	q.mu.Unlock()
 	q.Close()
-	q.mu.Lock()
-	q.ackPending = nil
-	q.mu.Unlock()
 	return cs
 }

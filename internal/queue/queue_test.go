@@ -251,3 +251,36 @@ func TestRanges(t *testing.T) {
 		}
 	}
 }
+
+func TestBudgetBoundsAllCaches(t *testing.T) {
+	st := newStore(t)
+	b := NewBudget(64 << 10)
+	var qs []*Queue
+	for i := range 4 {
+		q, err := Open(Config{Name: fmt.Sprint(i), Log: st.log(fmt.Sprint("q", i)), Acks: st.log(fmt.Sprint("q", i, ".acks")),
+			Budget: b, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		qs = append(qs, q)
+	}
+	body := string(make([]byte, 1000))
+	for range 200 {
+		for _, q := range qs {
+			enqueue(t, q, body, true)
+		}
+	}
+	if used := b.used.Load(); used > 64<<10+4*2048 {
+		t.Fatalf("caches hold %d bytes, budget %d", used, 64<<10)
+	}
+	// Everything is still there, read back from the logs.
+	for _, q := range qs {
+		if got := len(bodies(t, q, 200)); got != 200 {
+			t.Fatalf("got %d messages", got)
+		}
+		q.Delete()
+	}
+	if used := b.used.Load(); used != 0 {
+		t.Fatalf("deleted queues leave %d bytes counted", used)
+	}
+}

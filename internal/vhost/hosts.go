@@ -27,6 +27,10 @@ var (
 	ErrClosed       = errors.New("vhost: closed")
 )
 
+// DefaultCacheBudget bounds the memory all queues' caches of new messages
+// use together; past it, consumers that fall behind read from disk.
+const DefaultCacheBudget = 256 << 20
+
 // queueLogPrefix begins the names of queue logs. "__" keeps them apart
 // from Kafka partition logs, which package broker owns.
 const queueLogPrefix = "__q."
@@ -38,15 +42,18 @@ type Options struct {
 	Store, Transient *logstore.Store
 	Meta             *meta.Store
 	// CacheBytes bounds each queue's cache of new messages; 0 is the queue
-	// package's default.
-	CacheBytes int
-	Logger     *slog.Logger
+	// package's default. CacheBudget bounds all of them together; 0 is
+	// DefaultCacheBudget.
+	CacheBytes  int
+	CacheBudget int64
+	Logger      *slog.Logger
 }
 
 // Hosts is every vhost's model. A vhost's model is made on first use: the
 // auth store says which vhosts exist.
 type Hosts struct {
 	opts   Options
+	budget *queue.Budget
 	md     *meta.Store
 	logger *slog.Logger
 
@@ -61,7 +68,11 @@ func Open(opts Options) (*Hosts, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Hosts{opts: opts, md: opts.Meta, logger: opts.Logger, vhosts: make(map[string]*Vhost)}
+	if opts.CacheBudget <= 0 {
+		opts.CacheBudget = DefaultCacheBudget
+	}
+	h := &Hosts{opts: opts, md: opts.Meta, logger: opts.Logger, vhosts: make(map[string]*Vhost),
+		budget: queue.NewBudget(opts.CacheBudget)}
 	claimed := make(map[string]bool)
 	for _, kv := range h.md.Scan(meta.Prefix(kindExchange)) {
 		parts, err := meta.SplitKey(kv.Key)
@@ -209,7 +220,8 @@ func (h *Hosts) openQueue(q *Queue, create bool) error {
 			return fmt.Errorf("%w: queue %s: %v", ErrStorage, q.Name, err)
 		}
 	}
-	q.q, err = queue.Open(queue.Config{Name: q.Name, Log: l, Acks: acks, CacheBytes: h.opts.CacheBytes, Logger: h.logger})
+	q.q, err = queue.Open(queue.Config{Name: q.Name, Log: l, Acks: acks, CacheBytes: h.opts.CacheBytes,
+		Budget: h.budget, Logger: h.logger})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
