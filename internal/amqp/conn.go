@@ -54,7 +54,9 @@ type conn struct {
 	blockNote  bool         // the client takes connection.blocked
 
 	hasPublished atomic.Bool
-	toldBlocked  bool // guarded by s.block.mu
+	unstored     atomic.Int64  // bytes published, not yet stored; see waitStored
+	space        chan struct{} // signalled when unstored falls below the limit
+	toldBlocked  bool          // guarded by s.block.mu
 
 	// The writer's side; see out.go. omu guards out, werr, starved,
 	// confirmDirty and every channel's delivery state.

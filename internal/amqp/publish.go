@@ -4,6 +4,8 @@ package amqp
 // basic.return.
 
 import (
+	"time"
+
 	"github.com/loftmq/loft/internal/amqp/frame"
 	"github.com/loftmq/loft/internal/auth"
 	"github.com/loftmq/loft/internal/vhost"
@@ -12,6 +14,27 @@ import (
 // MaxMessageSize bounds a message body, as RabbitMQ's max_message_size
 // (128 MiB by default).
 const MaxMessageSize = 128 << 20
+
+// maxUnstored bounds the bytes a connection may have published and not
+// yet stored: past it, its reader waits, so a publisher faster than the
+// disk is slowed by TCP instead of filling memory (RabbitMQ's credit flow
+// does the same).
+const maxUnstored = 16 << 20
+
+// waitStored blocks the reader while the connection has too much
+// published and not yet stored.
+func (c *conn) waitStored() error {
+	for c.unstored.Load() >= maxUnstored {
+		select {
+		case <-c.space:
+		case <-c.done:
+			return errStop
+		case <-time.After(100 * time.Millisecond):
+			// A wake-up lost to a race costs at most this.
+		}
+	}
+	return nil
+}
 
 // incoming is a publish whose content is arriving.
 type incoming struct {
@@ -102,7 +125,10 @@ func (ch *channel) published() error {
 	if err := ch.c.waitUnblocked(); err != nil {
 		return err
 	}
-	return ch.route(p, nil)
+	if err := ch.route(p, nil); err != nil {
+		return err
+	}
+	return ch.c.waitStored()
 }
 
 // route publishes p; done, if not nil, is called when it is stored (or
@@ -117,7 +143,15 @@ func (ch *channel) route(p *incoming, done func(error)) error {
 		seq = ch.confirms.next()
 	}
 	c.omu.Unlock()
+	size := int64(len(p.body) + len(p.props))
+	c.unstored.Add(size)
 	stored := func(err error) {
+		if c.unstored.Add(-size) < maxUnstored {
+			select {
+			case c.space <- struct{}{}:
+			default:
+			}
+		}
 		if confirming {
 			c.confirmed(ch, seq, err == nil)
 		}
