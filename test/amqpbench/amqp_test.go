@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,10 +15,12 @@ import (
 )
 
 // startLoft runs loft serve (fsync always) on a fresh data dir on the disk
-// under test.
+// under test. LOFT_BENCH_LOFT_ARGS adds flags, later ones winning: e.g.
+// "--fsync never" to see what durability costs.
 func startLoft(b *testing.B) client {
 	dir := dataDir(b, "loft-data-")
-	p := loftproc.Start(b, loftBin, dir, "--fsync", "always", "--log-level", "warn")
+	args := append([]string{"--fsync", "always", "--log-level", "warn"}, strings.Fields(os.Getenv("LOFT_BENCH_LOFT_ARGS"))...)
+	p := loftproc.Start(b, loftBin, dir, args...)
 	return &amqpClient{url: "amqp://guest:guest@" + p.AMQP + "/"}
 }
 
