@@ -1,9 +1,13 @@
 package amqp_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,6 +16,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/loftmq/loft/internal/amqp"
+	"github.com/loftmq/loft/internal/amqp/frame"
 )
 
 // session is a connection and channel to a fresh listener.
@@ -189,5 +194,70 @@ func TestDirectReplyTo(t *testing.T) {
 	publish(t, other, "", "rpc", amqp091.Publishing{ReplyTo: "amq.rabbitmq.reply-to", Body: []byte("x")})
 	if _, err := other.QueueDeclarePassive("rpc", false, false, false, false, nil); amqpCode(err) != amqp091.PreconditionFailed {
 		t.Fatalf("after a request without a reply consumer: %v, want 406", err)
+	}
+}
+
+// TestPropertiesByteExact publishes a content header built by hand, with
+// every field-table type and a repeated header name, and checks that
+// basic.get hands back the very same property bytes.
+func TestPropertiesByteExact(t *testing.T) {
+	l := startListener(t, amqp.Config{})
+	nc, err := net.Dial("tcp", l.addr)
+	must(t, err)
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	rd := bufio.NewReader(nc)
+	io.WriteString(nc, frame.ProtocolHeader)
+	readMethod[*frame.ConnectionStart](t, rd)
+	writeMethod(t, nc, &frame.ConnectionStartOK{Mechanism: "PLAIN", Response: "\x00guest\x00guest", Locale: "en_US"})
+	readMethod[*frame.ConnectionTune](t, rd)
+	writeMethod(t, nc, &frame.ConnectionTuneOK{ChannelMax: 10, FrameMax: amqp.DefaultFrameMax})
+	writeMethod(t, nc, &frame.ConnectionOpen{VirtualHost: "/"})
+	readMethod[*frame.ConnectionOpenOK](t, rd)
+	write := func(f frame.Frame, err error) {
+		t.Helper()
+		must(t, err)
+		must(t, f.Write(nc))
+	}
+	write(frame.MethodFrame(1, &frame.ChannelOpen{}))
+	readMethod[*frame.ChannelOpenOK](t, rd)
+	write(frame.MethodFrame(1, &frame.QueueDeclare{Queue: "exact"}))
+	readMethod[*frame.QueueDeclareOK](t, rd)
+
+	props := frame.Properties{
+		ContentType: "text/plain", DeliveryMode: 2, Priority: 9, MessageID: "",
+		Timestamp: time.Unix(1700000000, 0).UTC(),
+		Headers: frame.Table{
+			{Key: "dup", Value: "first"}, {Key: "dup", Value: "second"},
+			{Key: "i8", Value: int8(-1)}, {Key: "u8", Value: uint8(255)},
+			{Key: "i16", Value: int16(-2)}, {Key: "u16", Value: uint16(65535)},
+			{Key: "i32", Value: int32(-3)}, {Key: "u32", Value: uint32(1 << 31)},
+			{Key: "i64", Value: int64(-4)}, {Key: "f32", Value: float32(1.5)},
+			{Key: "f64", Value: 2.25}, {Key: "dec", Value: frame.Decimal{Scale: 3, Value: 1234}},
+			{Key: "str", Value: "s"}, {Key: "bytes", Value: []byte{0, 0xff}},
+			{Key: "bool", Value: true}, {Key: "time", Value: time.Unix(1, 0).UTC()},
+			{Key: "void", Value: nil}, {Key: "array", Value: []any{int32(1), "two", frame.Table{{Key: "k", Value: "v"}}}},
+			{Key: "table", Value: frame.Table{{Key: "z", Value: "last"}, {Key: "a", Value: "first"}}},
+		},
+	}
+	props.SetFlags()
+	props.Flags |= frame.FlagMessageID // present though empty: not the same as absent
+	body := []byte("byte for byte")
+	header, err := frame.HeaderFrame(1, frame.Header{ClassID: frame.ClassBasic, BodySize: uint64(len(body)), Properties: props})
+	must(t, err)
+	write(frame.MethodFrame(1, &frame.BasicPublish{RoutingKey: "exact"}))
+	write(header, nil)
+	write(frame.BodyFrame(1, body), nil)
+	write(frame.MethodFrame(1, &frame.BasicGet{Queue: "exact", NoAck: true}))
+	readMethod[*frame.BasicGetOK](t, rd)
+	got, err := frame.Read(rd, amqp.DefaultFrameMax)
+	must(t, err)
+	if got.Type != frame.FrameHeader || !bytes.Equal(got.Payload, header.Payload) {
+		t.Fatalf("content header changed on the way:\n sent %x\n got  %x", header.Payload, got.Payload)
+	}
+	b, err := frame.Read(rd, amqp.DefaultFrameMax)
+	must(t, err)
+	if !bytes.Equal(b.Payload, body) {
+		t.Fatalf("body %q", b.Payload)
 	}
 }
