@@ -261,3 +261,46 @@ func TestPropertiesByteExact(t *testing.T) {
 		t.Fatalf("body %q", b.Payload)
 	}
 }
+
+func TestMessageTTL(t *testing.T) {
+	_, conn, ch := session(t)
+	_, err := ch.QueueDeclare("ttl", false, false, false, false, amqp091.Table{"x-message-ttl": int32(100)})
+	must(t, err)
+	_, err = ch.QueueDeclare("plain", false, false, false, false, nil)
+	must(t, err)
+	publish(t, ch, "", "ttl", amqp091.Publishing{Body: []byte("queue ttl")})
+	publish(t, ch, "", "plain", amqp091.Publishing{Body: []byte("own expiration"), Expiration: "100"})
+	publish(t, ch, "", "plain", amqp091.Publishing{Body: []byte("no expiration")})
+	// Nobody consumes: the messages still expire, and the counts say so.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		q, err := ch.QueueDeclarePassive("ttl", false, false, false, false, amqp091.Table{"x-message-ttl": int32(100)})
+		must(t, err)
+		if q.Messages == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ttl queue still holds %d messages", q.Messages)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(150 * time.Millisecond)
+	d, ok, err := ch.Get("plain", true)
+	must(t, err)
+	if !ok || string(d.Body) != "no expiration" || d.Expiration != "" {
+		t.Fatalf("plain queue: %q (%v), want only the message without expiration", d.Body, ok)
+	}
+	// An expiration that is not a number of milliseconds: 406.
+	bad, err := conn.Channel()
+	must(t, err)
+	publish(t, bad, "", "plain", amqp091.Publishing{Body: []byte("x"), Expiration: "soon"})
+	if _, err := bad.QueueDeclarePassive("plain", false, false, false, false, nil); amqpCode(err) != amqp091.PreconditionFailed {
+		t.Fatalf("after an invalid expiration: %v, want 406", err)
+	}
+	// A negative x-message-ttl is refused too.
+	bad, err = conn.Channel()
+	must(t, err)
+	if _, err := bad.QueueDeclare("neg", false, false, false, false, amqp091.Table{"x-message-ttl": int32(-1)}); amqpCode(err) != amqp091.PreconditionFailed {
+		t.Fatalf("x-message-ttl -1: %v, want 406", err)
+	}
+}

@@ -4,6 +4,7 @@ package amqp
 // basic.return.
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/loftmq/loft/internal/amqp/frame"
@@ -44,6 +45,8 @@ type incoming struct {
 	props     []byte // the encoded properties, as sent
 	header    frame.Properties
 	body      []byte
+
+	expiration int64 // ms, from the expiration property; -1 for none
 }
 
 func (ch *channel) publish(m *frame.BasicPublish) error {
@@ -115,6 +118,16 @@ func (ch *channel) published() error {
 			return err
 		}
 	}
+	p.expiration = -1
+	if p.header.Flags&frame.FlagExpiration != 0 {
+		ms, err := strconv.ParseInt(p.header.Expiration, 10, 64)
+		if err != nil || ms < 0 {
+			// RabbitMQ refuses an expiration that is not a non-negative
+			// integer of milliseconds.
+			return channelError(frame.PreconditionFailed, p.m, "invalid expiration '%s'", p.header.Expiration)
+		}
+		p.expiration = ms
+	}
 	if ch.tx != nil {
 		if _, ok := ch.c.vh.Exchange(p.m.Exchange); !ok {
 			return channelError(frame.NotFound, p.m, "no exchange '%s' in vhost '%s'", p.m.Exchange, ch.c.vhost)
@@ -163,6 +176,7 @@ func (ch *channel) route(p *incoming, done func(error)) error {
 		Exchange: p.m.Exchange, RoutingKey: p.m.RoutingKey,
 		Properties: p.props, Headers: p.header.Headers,
 		Persistent: p.header.DeliveryMode == 2, Body: p.body,
+		Expiration: p.expiration,
 	}
 	var n int
 	var err error

@@ -3,6 +3,7 @@ package queue
 import (
 	"container/heap"
 	"fmt"
+	"time"
 )
 
 // Consumer receives a queue's messages. Its methods are called with the
@@ -114,13 +115,14 @@ func (q *Queue) Get(noAck bool) (m *Message, redelivered bool, remaining int, er
 // peek returns the message to deliver next without taking it, and whether
 // it is a requeued one; nil when none can be had now.
 func (q *Queue) peek() (*Message, bool) {
+	now := q.now().UnixMilli()
 	for len(q.requeued) > 0 {
 		o := q.requeued[0]
 		m := q.fetch(o)
-		if m != nil {
+		if m != nil && !q.expired(m, now) {
 			return m, true
 		}
-		// Unreadable: it cannot be delivered again; count it as gone.
+		// Expired, or unreadable: it cannot be delivered again; gone.
 		heap.Pop(&q.requeued)
 		q.ready--
 		q.ackLocked(o)
@@ -135,8 +137,9 @@ func (q *Queue) peek() (*Message, bool) {
 		if m == nil {
 			return nil, false
 		}
-		if !m.Persistent && m.Offset < q.bootEnd {
-			// A transient message of an earlier run: forgotten.
+		if (!m.Persistent && m.Offset < q.bootEnd) || q.expired(m, now) {
+			// A transient message of an earlier run, or an expired
+			// one: gone.
 			q.next++
 			q.ready--
 			q.ackLocked(m.Offset)
@@ -145,6 +148,51 @@ func (q *Queue) peek() (*Message, bool) {
 		return m, false
 	}
 	return nil, false
+}
+
+// expiresAt is when m expires in this queue, in ms, or 0 for never: the
+// earlier of its own expiration and the queue's message TTL.
+func (q *Queue) expiresAt(m *Message) int64 {
+	at := m.Expires
+	if q.ttl >= 0 && (at == 0 || m.Timestamp+q.ttl < at) {
+		at = m.Timestamp + q.ttl
+	}
+	return at
+}
+
+// expired reports whether m has expired at now (ms). A message whose
+// expiry is this very millisecond may still go to a consumer waiting for
+// it, as RabbitMQ delivers a message with TTL 0 if it can at once.
+func (q *Queue) expired(m *Message, now int64) bool {
+	at := q.expiresAt(m)
+	return at != 0 && now > at
+}
+
+// armExpiry makes sure expired messages at the head go even when nobody
+// consumes: a timer fires when the head expires. Messages behind an
+// unexpired head wait for it, as in RabbitMQ.
+func (q *Queue) armExpiry() {
+	if !q.mayExpire || q.expiry != nil || q.ready == 0 || q.closed {
+		return
+	}
+	m, _ := q.peek()
+	if m == nil {
+		return
+	}
+	at := q.expiresAt(m)
+	if at == 0 {
+		return
+	}
+	wait := time.Duration(at-q.now().UnixMilli()+1) * time.Millisecond
+	q.expiry = time.AfterFunc(max(wait, time.Millisecond), func() {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		q.expiry = nil
+		if !q.closed {
+			q.peek() // drops what has expired at the head
+			q.armExpiry()
+		}
+	})
 }
 
 // take marks m, returned by peek, delivered.

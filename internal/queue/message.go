@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/loftmq/loft/internal/logstore"
@@ -21,6 +22,9 @@ type Message struct {
 	// Persistent is AMQP delivery mode 2. A transient message is stored
 	// like any other but forgotten when the broker restarts.
 	Persistent bool
+	// Expires is when the message expires, in ms since the epoch (its
+	// AMQP expiration property), or 0 for never.
+	Expires int64
 }
 
 // size is what the message counts against the cache's byte budget.
@@ -34,16 +38,20 @@ const (
 	headerExchange   = "amqp.exchange"
 	headerProperties = "amqp.properties"
 	headerTransient  = "amqp.transient"
+	headerExpires    = "amqp.expires" // 8 bytes, big-endian ms
 )
 
 // Encode appends to dst m as a RecordBatch v2 of one record, ready for
 // Enqueue. One encoding may be enqueued on several queues.
 func Encode(dst []byte, m *Message) []byte {
-	hs := make([]logstore.RecordHeader, 2, 3)
+	hs := make([]logstore.RecordHeader, 2, 4)
 	hs[0] = logstore.RecordHeader{Key: headerExchange, Value: []byte(m.Exchange)}
 	hs[1] = logstore.RecordHeader{Key: headerProperties, Value: m.Properties}
 	if !m.Persistent {
 		hs = append(hs, logstore.RecordHeader{Key: headerTransient})
+	}
+	if m.Expires != 0 {
+		hs = append(hs, logstore.RecordHeader{Key: headerExpires, Value: binary.BigEndian.AppendUint64(nil, uint64(m.Expires))})
 	}
 	rec := [1]logstore.Record{{
 		Timestamp: m.Timestamp,
@@ -77,6 +85,10 @@ func decode(dst []*Message, b []byte) ([]*Message, error) {
 					m.Properties = h.Value
 				case headerTransient:
 					m.Persistent = false
+				case headerExpires:
+					if len(h.Value) == 8 {
+						m.Expires = int64(binary.BigEndian.Uint64(h.Value))
+					}
 				}
 			}
 			dst = append(dst, m)

@@ -45,6 +45,12 @@ type Config struct {
 	// CacheBytes bounds the cache of the newest messages (default
 	// DefaultCacheBytes).
 	CacheBytes int
+	// MessageTTL, if positive, expires every message that long after it
+	// was published (x-message-ttl); 0 or negative: messages live until
+	// their own expiration, if any.
+	MessageTTL time.Duration
+	// Now is the clock expiry is judged by (default time.Now).
+	Now func() time.Time
 	// Budget, if not nil, bounds the caches of every queue sharing it:
 	// past it, each queue keeps only what it must (messages not yet
 	// durable), so many queues cannot add up to unbounded memory.
@@ -76,6 +82,8 @@ type Queue struct {
 	logger     *slog.Logger
 	cacheLimit int
 	budget     *Budget
+	ttl        int64 // ms; -1: none
+	now        func() time.Time
 	failed     atomic.Pointer[error]
 
 	mu      sync.Mutex
@@ -109,6 +117,8 @@ type Queue struct {
 
 	ackPending []span
 	ackTimer   *time.Timer
+	expiry     *time.Timer // set while expiring messages wait at the head
+	mayExpire  bool        // a TTL is set or a message with an expiration came
 	ackRecords int
 	trimmed    time.Time
 }
@@ -121,13 +131,21 @@ func Open(cfg Config) (*Queue, error) {
 	if cfg.CacheBytes <= 0 {
 		cfg.CacheBytes = DefaultCacheBytes
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	q := &Queue{
 		name: cfg.Name, log: cfg.Log, acks: cfg.Acks,
 		logger:     cfg.Logger.With("queue", cfg.Name),
 		cacheLimit: cfg.CacheBytes,
 		budget:     cfg.Budget,
+		ttl:        -1,
+		now:        cfg.Now,
 		unacked:    make(map[int64]struct{}),
 		trimmed:    time.Now(),
+	}
+	if cfg.MessageTTL > 0 {
+		q.ttl = cfg.MessageTTL.Milliseconds() // a TTL under 1 ms is 0: expire unless taken at once
 	}
 	if q.acks != nil {
 		if err := q.replayAcks(); err != nil {
@@ -141,6 +159,8 @@ func Open(cfg Config) (*Queue, error) {
 	q.next, q.cacheBase, q.raBase = q.floor, q.end, q.end
 	q.ready = q.end - q.floor - q.acked.count(q.floor, q.end)
 	q.bootDelivered = q.delivered
+	q.mayExpire = q.ttl >= 0
+	q.armExpiry()
 	return q, nil
 }
 
@@ -216,10 +236,12 @@ func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
 	}
 	mm := *m
 	mm.Offset = base
+	q.mayExpire = q.mayExpire || m.Expires != 0
 	q.end = base + 1
 	q.addToCache(&mm)
 	q.ready++
 	q.dispatchLocked()
+	q.armExpiry()
 	q.mu.Unlock()
 }
 
@@ -328,6 +350,9 @@ func (q *Queue) Close() {
 	q.consumers = nil
 	if q.ackTimer != nil {
 		q.ackTimer.Stop()
+	}
+	if q.expiry != nil {
+		q.expiry.Stop()
 	}
 	q.dropCache()
 }

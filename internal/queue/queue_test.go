@@ -284,3 +284,38 @@ func TestBudgetBoundsAllCaches(t *testing.T) {
 		t.Fatalf("deleted queues leave %d bytes counted", used)
 	}
 }
+
+func TestExpiry(t *testing.T) {
+	st := newStore(t)
+	now := time.UnixMilli(1_000_000)
+	clock := func() time.Time { return now }
+	q, err := Open(Config{Name: "ttl", Log: st.log("ttl"), Acks: st.log("ttl.acks"), MessageTTL: 100 * time.Millisecond,
+		Now: clock, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(body string, expires int64) {
+		m := &Message{Timestamp: now.UnixMilli(), Properties: []byte{0, 0}, Body: []byte(body), Persistent: true, Expires: expires}
+		done := make(chan error, 1)
+		q.Enqueue(Encode(nil, m), m, func(err error) { done <- err })
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("queue ttl", 0)                       // expires at +100 ms
+	put("own expiration", now.UnixMilli()+10) // expires at +10 ms
+	put("later", 0)
+	now = now.Add(50 * time.Millisecond)
+	m, _ := get(t, q)
+	if m == nil || string(m.Body) != "queue ttl" {
+		t.Fatalf("at +50 ms got %v, want the message the queue TTL keeps until +100 ms", m)
+	}
+	q.Requeue(m.Offset)
+	now = now.Add(100 * time.Millisecond)
+	if m, _ := get(t, q); m != nil {
+		t.Fatalf("at +150 ms got %q: everything has expired", m.Body)
+	}
+	if ready, _, _ := q.Counts(); ready != 0 {
+		t.Fatalf("ready %d after expiry", ready)
+	}
+}

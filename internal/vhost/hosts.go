@@ -220,8 +220,9 @@ func (h *Hosts) openQueue(q *Queue, create bool) error {
 			return fmt.Errorf("%w: queue %s: %v", ErrStorage, q.Name, err)
 		}
 	}
+	ttl, _ := messageTTL(q.Args)
 	q.q, err = queue.Open(queue.Config{Name: q.Name, Log: l, Acks: acks, CacheBytes: h.opts.CacheBytes,
-		Budget: h.budget, Logger: h.logger})
+		MessageTTL: ttl, Budget: h.budget, Logger: h.logger})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}

@@ -20,6 +20,9 @@ type Publishing struct {
 	Properties []byte
 	Headers    frame.Table
 	Persistent bool
+	// Expiration is the message's time to live in ms (its AMQP expiration
+	// property), or -1 for none.
+	Expiration int64
 	Body       []byte
 }
 
@@ -67,6 +70,9 @@ func (v *Vhost) Publish(p *Publishing, done func(error)) (int, error) {
 	m := queue.Message{
 		Timestamp: time.Now().UnixMilli(), Exchange: p.Exchange, RoutingKey: p.RoutingKey,
 		Properties: p.Properties, Body: p.Body, Persistent: p.Persistent,
+	}
+	if p.Expiration >= 0 {
+		m.Expires = m.Timestamp + p.Expiration
 	}
 	s.batch = queue.Encode(s.batch[:0], &m)
 	n := len(s.queues)

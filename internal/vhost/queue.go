@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/loftmq/loft/internal/amqp/frame"
 	"github.com/loftmq/loft/internal/meta"
@@ -54,6 +55,9 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 	if d.Passive {
 		return nil, fmt.Errorf("%w: no queue '%s' in vhost '%s'", ErrNotFound, d.Name, v.name)
 	}
+	if _, err := messageTTL(d.Args); err != nil {
+		return nil, err
+	}
 	if d.Name == "" {
 		d.Name = serverName()
 	} else if strings.HasPrefix(d.Name, "amq.") {
@@ -93,6 +97,25 @@ func (q *Queue) equivalent(vhost string, d QueueDecl) error {
 		return bad("auto_delete", d.AutoDelete, q.AutoDelete)
 	}
 	return argsEquivalent(vhost, "queue", q.Name, d.Args, q.Args, queueArgs)
+}
+
+// messageTTL reads the x-message-ttl argument: a non-negative integer of
+// milliseconds; 0 when absent.
+func messageTTL(args frame.Table) (time.Duration, error) {
+	v, ok := args.Get("x-message-ttl")
+	if !ok {
+		return 0, nil
+	}
+	ms, isInt := asInt(v)
+	if !isInt || ms < 0 {
+		return 0, fmt.Errorf("%w: invalid arg 'x-message-ttl': %v", ErrArgument, v)
+	}
+	if ms == 0 {
+		// Expire at once unless a consumer takes it now: the queue treats
+		// an expiry of this millisecond as not yet past.
+		return time.Nanosecond, nil
+	}
+	return time.Duration(ms) * time.Millisecond, nil
 }
 
 // serverName names a queue as RabbitMQ does: amq.gen- and 22 characters.
