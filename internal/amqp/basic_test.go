@@ -304,3 +304,94 @@ func TestMessageTTL(t *testing.T) {
 		t.Fatalf("x-message-ttl -1: %v, want 406", err)
 	}
 }
+
+func TestDeadLettering(t *testing.T) {
+	_, _, ch := session(t)
+	must(t, ch.ExchangeDeclare("dlx", "fanout", false, false, false, false, nil))
+	_, err := ch.QueueDeclare("dead", false, false, false, false, nil)
+	must(t, err)
+	must(t, ch.QueueBind("dead", "", "dlx", false, nil))
+	_, err = ch.QueueDeclare("work", false, false, false, false, amqp091.Table{"x-dead-letter-exchange": "dlx"})
+	must(t, err)
+	publish(t, ch, "", "work", amqp091.Publishing{Body: []byte("poison"), Headers: amqp091.Table{"app": "kept"}})
+	d, ok, err := ch.Get("work", false)
+	must(t, err)
+	if !ok {
+		t.Fatal("get-empty")
+	}
+	must(t, d.Reject(false))
+	dead := getEventually(t, ch, "dead")
+	if string(dead.Body) != "poison" || dead.Headers["app"] != "kept" {
+		t.Fatalf("dead letter %q headers %v", dead.Body, dead.Headers)
+	}
+	deaths, _ := dead.Headers["x-death"].([]any)
+	if len(deaths) != 1 {
+		t.Fatalf("x-death = %v", dead.Headers["x-death"])
+	}
+	death := deaths[0].(amqp091.Table)
+	if death["reason"] != "rejected" || death["queue"] != "work" || death["count"] != int64(1) ||
+		death["exchange"] != "" || fmt.Sprint(death["routing-keys"]) != "[work]" {
+		t.Fatalf("x-death entry %v", death)
+	}
+	if dead.Headers["x-first-death-reason"] != "rejected" || dead.Headers["x-first-death-queue"] != "work" {
+		t.Fatalf("x-first-death-* = %v", dead.Headers)
+	}
+
+	// Retry with a delay, the common pattern: a TTL queue dead-letters
+	// expired messages back to the work queue through the default
+	// exchange; the expiration is gone from the copy.
+	_, err = ch.QueueDeclare("retry", false, false, false, false, amqp091.Table{
+		"x-message-ttl": int32(50), "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "again",
+	})
+	must(t, err)
+	_, err = ch.QueueDeclare("again", false, false, false, false, nil)
+	must(t, err)
+	publish(t, ch, "", "retry", amqp091.Publishing{Body: []byte("later"), Expiration: "10000"})
+	back := getEventually(t, ch, "again")
+	deaths, _ = back.Headers["x-death"].([]any)
+	if string(back.Body) != "later" || back.Expiration != "" || len(deaths) != 1 ||
+		deaths[0].(amqp091.Table)["reason"] != "expired" || deaths[0].(amqp091.Table)["original-expiration"] != "10000" {
+		t.Fatalf("retried %q expiration %q x-death %v", back.Body, back.Expiration, back.Headers["x-death"])
+	}
+
+	// A queue dead-lettering expired messages to itself would loop: the
+	// message is dropped instead.
+	_, err = ch.QueueDeclare("loop", false, false, false, false, amqp091.Table{
+		"x-message-ttl": int32(10), "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "loop",
+	})
+	must(t, err)
+	publish(t, ch, "", "loop", amqp091.Publishing{Body: []byte("round")})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		q, err := ch.QueueDeclarePassive("loop", false, false, false, false, nil)
+		must(t, err)
+		if q.Messages == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the looping message is still there")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if q, err := ch.QueueDeclarePassive("loop", false, false, false, false, nil); err != nil || q.Messages != 0 {
+		t.Fatalf("loop queue: %v, %v: the message came back", q, err)
+	}
+}
+
+// getEventually gets one message from queue, waiting a few seconds for it.
+func getEventually(t *testing.T, ch *amqp091.Channel, queue string) amqp091.Delivery {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d, ok, err := ch.Get(queue, true)
+		must(t, err)
+		if ok {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing in %s within 5 s", queue)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

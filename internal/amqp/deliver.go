@@ -346,13 +346,32 @@ func (ch *channel) settle(m frame.Method, tag uint64, multiple, reject, requeue 
 	if !ok {
 		return channelError(frame.PreconditionFailed, m, "unknown delivery tag %d", tag)
 	}
-	apply(ds, reject && requeue)
+	apply(ds, outcomeOf(reject, requeue))
 	ch.redispatch()
 	return nil
 }
 
-// apply acks or requeues deliveries, queue by queue.
-func apply(ds []delivery, requeue bool) {
+// What settling does with deliveries.
+type outcome int
+
+const (
+	ackThem     outcome = iota // basic.ack
+	requeueThem                // reject or nack with requeue, recover, a closing channel
+	rejectThem                 // reject or nack without requeue: dead-lettered, if the queue says where
+)
+
+func outcomeOf(reject, requeue bool) outcome {
+	switch {
+	case !reject:
+		return ackThem
+	case requeue:
+		return requeueThem
+	}
+	return rejectThem
+}
+
+// apply settles deliveries, queue by queue.
+func apply(ds []delivery, how outcome) {
 	for len(ds) > 0 {
 		q := ds[0].q
 		offsets := make([]int64, 0, len(ds))
@@ -364,10 +383,13 @@ func apply(ds []delivery, requeue bool) {
 				rest = append(rest, d)
 			}
 		}
-		if requeue {
-			q.Sub().Requeue(offsets...)
-		} else {
+		switch how {
+		case ackThem:
 			q.Sub().Ack(offsets...)
+		case requeueThem:
+			q.Sub().Requeue(offsets...)
+		case rejectThem:
+			q.Sub().Reject(offsets...)
 		}
 		ds = rest
 	}
@@ -413,7 +435,7 @@ func (ch *channel) recover(m frame.Method, requeue, sync bool) error {
 	c.omu.Lock()
 	ds, _ := ch.take(0, true, nil)
 	c.omu.Unlock()
-	apply(ds, true)
+	apply(ds, requeueThem)
 	if sync {
 		return c.sendOrStop(ch.id, &frame.BasicRecoverOK{})
 	}
@@ -447,5 +469,5 @@ func (ch *channel) release() {
 			c.vh.Cancel(cs.q, cs)
 		}
 	}
-	apply(ds, true)
+	apply(ds, requeueThem)
 }

@@ -49,7 +49,7 @@ func (ch *channel) txCommit(m *frame.TxCommit) error {
 		if !ok {
 			return channelError(frame.PreconditionFailed, m, "unknown delivery tag %d", a.tag)
 		}
-		apply(ds, a.reject && a.requeue)
+		apply(ds, outcomeOf(a.reject, a.requeue))
 	}
 	if len(tx.acks) > 0 {
 		ch.redispatch()

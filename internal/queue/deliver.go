@@ -123,6 +123,9 @@ func (q *Queue) peek() (*Message, bool) {
 			return m, true
 		}
 		// Expired, or unreadable: it cannot be delivered again; gone.
+		if m != nil && q.deadLetter != nil {
+			q.deadLetter(m, ReasonExpired)
+		}
 		heap.Pop(&q.requeued)
 		q.ready--
 		q.ackLocked(o)
@@ -137,9 +140,13 @@ func (q *Queue) peek() (*Message, bool) {
 		if m == nil {
 			return nil, false
 		}
-		if (!m.Persistent && m.Offset < q.bootEnd) || q.expired(m, now) {
-			// A transient message of an earlier run, or an expired
-			// one: gone.
+		stale := !m.Persistent && m.Offset < q.bootEnd
+		if stale || q.expired(m, now) {
+			// A transient message of an earlier run (forgotten), or an
+			// expired one (dead-lettered): gone.
+			if !stale && q.deadLetter != nil {
+				q.deadLetter(m, ReasonExpired)
+			}
 			q.next++
 			q.ready--
 			q.ackLocked(m.Offset)
@@ -263,6 +270,25 @@ func (q *Queue) Ack(offsets ...int64) {
 			delete(q.unacked, o)
 			q.ackLocked(o)
 		}
+	}
+}
+
+// Reject drops delivered messages, as an ack does, but hands each to the
+// dead-letter hook, if the queue has one, with reason "rejected".
+func (q *Queue) Reject(offsets ...int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, o := range offsets {
+		if _, ok := q.unacked[o]; !ok {
+			continue
+		}
+		delete(q.unacked, o)
+		if q.deadLetter != nil {
+			if m := q.fetch(o); m != nil {
+				q.deadLetter(m, ReasonRejected)
+			}
+		}
+		q.ackLocked(o)
 	}
 }
 

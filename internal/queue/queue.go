@@ -23,6 +23,12 @@ var (
 	ErrExclusiveConsumer = errors.New("queue: in exclusive use")
 )
 
+// The reasons a message dies, as x-death names them.
+const (
+	ReasonRejected = "rejected"
+	ReasonExpired  = "expired"
+)
+
 // Defaults of Config.
 const (
 	DefaultCacheBytes = 4 << 20
@@ -51,6 +57,11 @@ type Config struct {
 	MessageTTL time.Duration
 	// Now is the clock expiry is judged by (default time.Now).
 	Now func() time.Time
+	// DeadLetter, if not nil, is given every message that dies in the
+	// queue (rejected without requeue, expired) with the reason, RabbitMQ's
+	// names: ReasonRejected, ReasonExpired. It is called with the queue's
+	// lock held: it must not block nor call the queue.
+	DeadLetter func(m *Message, reason string)
 	// Budget, if not nil, bounds the caches of every queue sharing it:
 	// past it, each queue keeps only what it must (messages not yet
 	// durable), so many queues cannot add up to unbounded memory.
@@ -83,6 +94,7 @@ type Queue struct {
 	cacheLimit int
 	budget     *Budget
 	ttl        int64 // ms; -1: none
+	deadLetter func(m *Message, reason string)
 	now        func() time.Time
 	failed     atomic.Pointer[error]
 
@@ -140,6 +152,7 @@ func Open(cfg Config) (*Queue, error) {
 		cacheLimit: cfg.CacheBytes,
 		budget:     cfg.Budget,
 		ttl:        -1,
+		deadLetter: cfg.DeadLetter,
 		now:        cfg.Now,
 		unacked:    make(map[int64]struct{}),
 		trimmed:    time.Now(),

@@ -54,6 +54,7 @@ type Options struct {
 type Hosts struct {
 	opts   Options
 	budget *queue.Budget
+	dl     *deadLetters
 	md     *meta.Store
 	logger *slog.Logger
 
@@ -72,7 +73,13 @@ func Open(opts Options) (*Hosts, error) {
 		opts.CacheBudget = DefaultCacheBudget
 	}
 	h := &Hosts{opts: opts, md: opts.Meta, logger: opts.Logger, vhosts: make(map[string]*Vhost),
-		budget: queue.NewBudget(opts.CacheBudget)}
+		budget: queue.NewBudget(opts.CacheBudget), dl: newDeadLetters()}
+	opened := false
+	defer func() {
+		if !opened {
+			h.dl.stop()
+		}
+	}()
 	claimed := make(map[string]bool)
 	for _, kv := range h.md.Scan(meta.Prefix(kindExchange)) {
 		parts, err := meta.SplitKey(kv.Key)
@@ -107,11 +114,12 @@ func Open(opts Options) (*Hosts, error) {
 			return nil, fmt.Errorf("vhost: read %s: %w", kv.Key, err)
 		}
 		q := &Queue{Name: parts[2], Durable: true, AutoDelete: r.AutoDelete, Args: args, id: r.ID}
-		if err := h.openQueue(q, false); err != nil {
+		v := h.vhost(parts[1])
+		if err := h.openQueue(v, q, false); err != nil {
 			return nil, err
 		}
 		claimed[q.logName()], claimed[q.ackLogName()] = true, true
-		h.vhost(parts[1]).queues[q.Name] = q
+		v.queues[q.Name] = q
 	}
 	for _, kv := range h.md.Scan(meta.Prefix(kindBinding)) {
 		parts, err := meta.SplitKey(kv.Key)
@@ -146,6 +154,7 @@ func Open(opts Options) (*Hosts, error) {
 		n += len(v.queues)
 	}
 	h.logger.Info("vhost: opened", "vhosts", len(h.vhosts), "durable_queues", n)
+	opened = true
 	return h, nil
 }
 
@@ -182,10 +191,11 @@ func (h *Hosts) Close() {
 		v.closed = true
 		v.mu.Unlock()
 	}
+	h.dl.stop()
 }
 
 // openQueue opens (or, when create, creates) q's logs and subscription.
-func (h *Hosts) openQueue(q *Queue, create bool) error {
+func (h *Hosts) openQueue(v *Vhost, q *Queue, create bool) error {
 	store := h.opts.Store
 	if !q.stored() {
 		store = h.opts.Transient
@@ -222,7 +232,7 @@ func (h *Hosts) openQueue(q *Queue, create bool) error {
 	}
 	ttl, _ := messageTTL(q.Args)
 	q.q, err = queue.Open(queue.Config{Name: q.Name, Log: l, Acks: acks, CacheBytes: h.opts.CacheBytes,
-		MessageTTL: ttl, Budget: h.budget, Logger: h.logger})
+		MessageTTL: ttl, DeadLetter: h.deadLetterHook(v, q), Budget: h.budget, Logger: h.logger})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}

@@ -41,6 +41,11 @@ var scratchPool = sync.Pool{New: func() any { return new(routeScratch) }}
 // once, when the message is stored in all of them, with the first error.
 // done must not block, and may be called before Publish returns.
 func (v *Vhost) Publish(p *Publishing, done func(error)) (int, error) {
+	return v.publish(p, nil, done)
+}
+
+// publish is Publish, leaving out the queues keep refuses (when not nil).
+func (v *Vhost) publish(p *Publishing, keep func(*Queue) bool, done func(error)) (int, error) {
 	s := scratchPool.Get().(*routeScratch)
 	defer func() {
 		clear(s.queues)
@@ -63,6 +68,16 @@ func (v *Vhost) Publish(p *Publishing, done func(error)) (int, error) {
 	} else {
 		var headers map[string]any
 		v.route(x, p, &headers, s)
+	}
+	if keep != nil {
+		kept := s.queues[:0]
+		for _, q := range s.queues {
+			if keep(q) {
+				kept = append(kept, q)
+			}
+		}
+		clear(s.queues[len(kept):])
+		s.queues = kept
 	}
 	if len(s.queues) == 0 {
 		return 0, nil

@@ -67,7 +67,7 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 		Name: d.Name, Durable: d.Durable, Exclusive: d.Exclusive, AutoDelete: d.AutoDelete,
 		Args: d.Args, Owner: d.Owner, id: newID(),
 	}
-	if err := v.h.openQueue(q, true); err != nil {
+	if err := v.h.openQueue(v, q, true); err != nil {
 		return nil, err
 	}
 	if q.stored() {
