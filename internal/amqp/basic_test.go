@@ -395,3 +395,59 @@ func getEventually(t *testing.T, ch *amqp091.Channel, queue string) amqp091.Deli
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestMaxLength(t *testing.T) {
+	_, conn, ch := session(t)
+	must(t, ch.ExchangeDeclare("dlx", "fanout", false, false, false, false, nil))
+	_, err := ch.QueueDeclare("dropped", false, false, false, false, nil)
+	must(t, err)
+	must(t, ch.QueueBind("dropped", "", "dlx", false, nil))
+
+	// drop-head (the default): the oldest go, dead-lettered as maxlen.
+	_, err = ch.QueueDeclare("head", false, false, false, false, amqp091.Table{"x-max-length": int32(2), "x-dead-letter-exchange": "dlx"})
+	must(t, err)
+	for _, b := range []string{"m1", "m2", "m3"} {
+		publish(t, ch, "", "head", amqp091.Publishing{Body: []byte(b)})
+	}
+	d := getEventually(t, ch, "dropped")
+	if string(d.Body) != "m1" || d.Headers["x-first-death-reason"] != "maxlen" {
+		t.Fatalf("dropped %q %v, want m1 with reason maxlen", d.Body, d.Headers)
+	}
+	for _, want := range []string{"m2", "m3"} {
+		if got := getEventually(t, ch, "head"); string(got.Body) != want {
+			t.Fatalf("head queue: %q, want %q", got.Body, want)
+		}
+	}
+
+	// reject-publish: a publisher in confirm mode gets basic.nack.
+	_, err = ch.QueueDeclare("full", false, false, false, false, amqp091.Table{"x-max-length": int32(1), "x-overflow": "reject-publish"})
+	must(t, err)
+	cc, err := conn.Channel()
+	must(t, err)
+	must(t, cc.Confirm(false))
+	confirms := cc.NotifyPublish(make(chan amqp091.Confirmation, 2))
+	publish(t, cc, "", "full", amqp091.Publishing{Body: []byte("fits")})
+	publish(t, cc, "", "full", amqp091.Publishing{Body: []byte("too many")})
+	for i, want := range []bool{true, false} {
+		select {
+		case c := <-confirms:
+			if c.Ack != want {
+				t.Fatalf("confirm %d: ack=%v, want %v", i+1, c.Ack, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("confirm %d missing", i+1)
+		}
+	}
+	if q, _ := ch.QueueDeclarePassive("full", false, false, false, false, nil); q.Messages != 1 {
+		t.Fatalf("full queue holds %d", q.Messages)
+	}
+
+	// Invalid values are refused.
+	for _, args := range []amqp091.Table{{"x-max-length": int32(-1)}, {"x-overflow": "sideways"}, {"x-max-length-bytes": int32(10)}} {
+		bad, err := conn.Channel()
+		must(t, err)
+		if _, err := bad.QueueDeclare("bad", false, false, false, false, args); amqpCode(err) != amqp091.PreconditionFailed {
+			t.Fatalf("declare with %v: %v, want 406", args, err)
+		}
+	}
+}

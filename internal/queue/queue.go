@@ -18,6 +18,9 @@ var (
 	// ErrStorage: the log failed; the queue takes no more messages until
 	// the broker restarts and recovers it.
 	ErrStorage = errors.New("queue: storage failed")
+	// ErrOverflow: the queue is at its maximum length and refuses new
+	// messages (x-overflow reject-publish).
+	ErrOverflow = errors.New("queue: maximum length reached")
 	// ErrExclusiveConsumer: an exclusive consumer holds the queue, or an
 	// exclusive consumer was asked for on a queue that has consumers.
 	ErrExclusiveConsumer = errors.New("queue: in exclusive use")
@@ -27,6 +30,17 @@ var (
 const (
 	ReasonRejected = "rejected"
 	ReasonExpired  = "expired"
+	ReasonMaxLen   = "maxlen"
+)
+
+// Overflow is what a queue at its maximum length does with a new message
+// (x-overflow).
+type Overflow int
+
+const (
+	DropHead         Overflow = iota // drop (dead-letter) the oldest ready message
+	RejectPublish                    // refuse the new one: its publisher gets basic.nack
+	RejectPublishDLX                 // refuse it and dead-letter it
 )
 
 // Defaults of Config.
@@ -57,6 +71,12 @@ type Config struct {
 	MessageTTL time.Duration
 	// Now is the clock expiry is judged by (default time.Now).
 	Now func() time.Time
+	// With HasMaxLength, MaxLength bounds the ready messages
+	// (x-max-length; unacked ones do not count, as in RabbitMQ) and
+	// Overflow says what happens past it.
+	HasMaxLength bool
+	MaxLength    int64
+	Overflow     Overflow
 	// DeadLetter, if not nil, is given every message that dies in the
 	// queue (rejected without requeue, expired) with the reason, RabbitMQ's
 	// names: ReasonRejected, ReasonExpired. It is called with the queue's
@@ -94,6 +114,8 @@ type Queue struct {
 	cacheLimit int
 	budget     *Budget
 	ttl        int64 // ms; -1: none
+	maxLen     int64 // -1: none
+	overflow   Overflow
 	deadLetter func(m *Message, reason string)
 	now        func() time.Time
 	failed     atomic.Pointer[error]
@@ -152,6 +174,8 @@ func Open(cfg Config) (*Queue, error) {
 		cacheLimit: cfg.CacheBytes,
 		budget:     cfg.Budget,
 		ttl:        -1,
+		maxLen:     -1,
+		overflow:   cfg.Overflow,
 		deadLetter: cfg.DeadLetter,
 		now:        cfg.Now,
 		unacked:    make(map[int64]struct{}),
@@ -159,6 +183,9 @@ func Open(cfg Config) (*Queue, error) {
 	}
 	if cfg.MessageTTL > 0 {
 		q.ttl = cfg.MessageTTL.Milliseconds() // a TTL under 1 ms is 0: expire unless taken at once
+	}
+	if cfg.HasMaxLength {
+		q.maxLen = max(cfg.MaxLength, 0)
 	}
 	if q.acks != nil {
 		if err := q.replayAcks(); err != nil {
@@ -234,6 +261,14 @@ func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
 		done(ErrClosed)
 		return
 	}
+	if q.maxLen >= 0 && q.overflow != DropHead && q.ready >= q.maxLen {
+		if q.overflow == RejectPublishDLX && q.deadLetter != nil {
+			q.deadLetter(m, ReasonMaxLen)
+		}
+		q.mu.Unlock()
+		done(ErrOverflow)
+		return
+	}
 	base := q.log.AppendAsync(batch, func(_ int64, err error) {
 		if err != nil {
 			err = fmt.Errorf("%w: %v", ErrStorage, err)
@@ -254,8 +289,24 @@ func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
 	q.addToCache(&mm)
 	q.ready++
 	q.dispatchLocked()
+	q.dropOverflow()
 	q.armExpiry()
 	q.mu.Unlock()
+}
+
+// dropOverflow drops the oldest ready messages past the maximum length,
+// dead-lettering them with reason maxlen.
+func (q *Queue) dropOverflow() {
+	for q.maxLen >= 0 && q.ready > q.maxLen {
+		m, requeued := q.peek()
+		if m == nil {
+			return
+		}
+		q.take(m, requeued, true)
+		if q.deadLetter != nil {
+			q.deadLetter(m, ReasonMaxLen)
+		}
+	}
 }
 
 // addToCache adds the newest message and evicts old ones: those the cursor

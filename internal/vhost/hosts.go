@@ -231,8 +231,10 @@ func (h *Hosts) openQueue(v *Vhost, q *Queue, create bool) error {
 		}
 	}
 	ttl, _ := messageTTL(q.Args)
+	lim, _ := lengthLimit(q.Args)
 	q.q, err = queue.Open(queue.Config{Name: q.Name, Log: l, Acks: acks, CacheBytes: h.opts.CacheBytes,
-		MessageTTL: ttl, DeadLetter: h.deadLetterHook(v, q), Budget: h.budget, Logger: h.logger})
+		MessageTTL: ttl, HasMaxLength: lim.has, MaxLength: lim.max, Overflow: lim.overflow,
+		DeadLetter: h.deadLetterHook(v, q), Budget: h.budget, Logger: h.logger})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}

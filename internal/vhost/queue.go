@@ -58,6 +58,9 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 	if _, err := messageTTL(d.Args); err != nil {
 		return nil, err
 	}
+	if _, err := lengthLimit(d.Args); err != nil {
+		return nil, err
+	}
 	if d.Name == "" {
 		d.Name = serverName()
 	} else if strings.HasPrefix(d.Name, "amq.") {
@@ -116,6 +119,42 @@ func messageTTL(args frame.Table) (time.Duration, error) {
 		return time.Nanosecond, nil
 	}
 	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// limits are the length arguments of a queue.
+type limits struct {
+	has      bool
+	max      int64
+	overflow queue.Overflow
+}
+
+// lengthLimit reads x-max-length and x-overflow. x-max-length-bytes is
+// refused rather than silently ignored: the queue does not count bytes yet.
+func lengthLimit(args frame.Table) (limits, error) {
+	var l limits
+	if v, ok := args.Get("x-max-length"); ok {
+		n, isInt := asInt(v)
+		if !isInt || n < 0 {
+			return l, fmt.Errorf("%w: invalid arg 'x-max-length': %v", ErrArgument, v)
+		}
+		l.has, l.max = true, n
+	}
+	if _, ok := args.Get("x-max-length-bytes"); ok {
+		return l, fmt.Errorf("%w: x-max-length-bytes is not supported yet", ErrArgument)
+	}
+	if v, ok := argString(args, "x-overflow"); ok {
+		switch v {
+		case "drop-head":
+			l.overflow = queue.DropHead
+		case "reject-publish":
+			l.overflow = queue.RejectPublish
+		case "reject-publish-dlx":
+			l.overflow = queue.RejectPublishDLX
+		default:
+			return l, fmt.Errorf("%w: invalid arg 'x-overflow': %s", ErrArgument, v)
+		}
+	}
+	return l, nil
 }
 
 // serverName names a queue as RabbitMQ does: amq.gen- and 22 characters.
