@@ -451,3 +451,28 @@ func TestMaxLength(t *testing.T) {
 		}
 	}
 }
+
+func TestQueueExpires(t *testing.T) {
+	_, conn, ch := session(t)
+	args := amqp091.Table{"x-expires": int32(150)}
+	_, err := ch.QueueDeclare("idle", false, false, false, false, args)
+	must(t, err)
+	_, err = ch.QueueDeclare("watched", false, false, false, false, args)
+	must(t, err)
+	_, err = ch.Consume("watched", "", true, false, false, false, nil)
+	must(t, err)
+	time.Sleep(500 * time.Millisecond)
+	probe, err := conn.Channel()
+	must(t, err)
+	if _, err := probe.QueueDeclarePassive("idle", false, false, false, false, args); amqpCode(err) != amqp091.NotFound {
+		t.Fatalf("unused queue after its x-expires: %v, want 404", err)
+	}
+	if _, err := ch.QueueDeclarePassive("watched", false, false, false, false, args); err != nil {
+		t.Fatalf("a queue with a consumer expired: %v", err)
+	}
+	bad, err := conn.Channel()
+	must(t, err)
+	if _, err := bad.QueueDeclare("bad", false, false, false, false, amqp091.Table{"x-expires": int32(0)}); amqpCode(err) != amqp091.PreconditionFailed {
+		t.Fatalf("x-expires 0: %v, want 406", err)
+	}
+}

@@ -47,6 +47,7 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 		if q.Exclusive && q.Owner != d.Owner {
 			return nil, lockedErr(q, v.name)
 		}
+		q.touch()
 		if d.Passive {
 			return q, nil
 		}
@@ -59,6 +60,10 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 		return nil, err
 	}
 	if _, err := lengthLimit(d.Args); err != nil {
+		return nil, err
+	}
+	expires, err := queueExpires(d.Args)
+	if err != nil {
 		return nil, err
 	}
 	if d.Name == "" {
@@ -84,7 +89,72 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 		}
 	}
 	v.queues[q.Name] = q
+	q.expires = expires
+	v.armExpiry(q)
 	return q, nil
+}
+
+// queueExpires reads x-expires: a positive integer of milliseconds.
+func queueExpires(args frame.Table) (time.Duration, error) {
+	v, ok := args.Get("x-expires")
+	if !ok {
+		return 0, nil
+	}
+	ms, isInt := asInt(v)
+	if !isInt || ms <= 0 {
+		return 0, fmt.Errorf("%w: invalid arg 'x-expires': %v", ErrArgument, v)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// touch records a use of q, for x-expires.
+func (q *Queue) touch() {
+	if q.expires > 0 {
+		q.lastUsed.Store(time.Now().UnixNano())
+	}
+}
+
+// armExpiry starts q's x-expires timer. v.mu is held (or q is not yet
+// visible to others).
+func (v *Vhost) armExpiry(q *Queue) {
+	if q.expires <= 0 || q.expiry != nil {
+		return
+	}
+	q.touch()
+	q.expiry = time.AfterFunc(q.expires, func() { v.expireQueue(q) })
+}
+
+// expireQueue deletes q if it has gone unused for its x-expires, or
+// looks again when it might have.
+func (v *Vhost) expireQueue(q *Queue) {
+	v.mu.Lock()
+	if v.queues[q.Name] != q || v.closed {
+		v.mu.Unlock()
+		return
+	}
+	_, _, consumers := q.q.Counts()
+	idle := time.Since(time.Unix(0, q.lastUsed.Load()))
+	if consumers > 0 || idle < q.expires {
+		wait := q.expires - idle
+		if consumers > 0 {
+			q.touch()
+			wait = q.expires
+		}
+		q.expiry.Reset(wait)
+		v.mu.Unlock()
+		return
+	}
+	v.h.logger.Info("vhost: deleting a queue unused for its x-expires", "queue", q.Name, "expires", q.expires)
+	cs, err := v.deleteQueue(q)
+	v.mu.Unlock()
+	if err != nil {
+		v.h.logger.Warn("vhost: cannot delete an expired queue", "queue", q.Name, "err", err)
+	}
+	for _, c := range cs {
+		if c, ok := c.(Consumer); ok {
+			c.Cancelled()
+		}
+	}
 }
 
 func (q *Queue) equivalent(vhost string, d QueueDecl) error {
@@ -182,6 +252,7 @@ func (v *Vhost) Queue(name string, owner uint64) (*Queue, error) {
 	if q.Exclusive && q.Owner != owner {
 		return nil, lockedErr(q, v.name)
 	}
+	q.touch()
 	return q, nil
 }
 
@@ -234,6 +305,9 @@ func (v *Vhost) DeleteQueue(name string, ifUnused, ifEmpty bool, owner uint64) (
 // deleteQueue removes q, its bindings and its logs, and returns its
 // consumers for the caller to tell, once v.mu is released.
 func (v *Vhost) deleteQueue(q *Queue) ([]queue.Consumer, error) {
+	if q.expiry != nil {
+		q.expiry.Stop()
+	}
 	to := dest{queue: true, name: q.Name}
 	var ops []meta.Op
 	var sources []*Exchange
@@ -289,6 +363,7 @@ func (v *Vhost) Consume(q *Queue, c Consumer, exclusive bool) error {
 func (v *Vhost) Cancel(q *Queue, c Consumer) {
 	v.mu.Lock()
 	left := q.q.RemoveConsumer(c)
+	q.touch()
 	var cs []queue.Consumer
 	if left == 0 && q.AutoDelete && q.consumed && v.queues[q.Name] == q {
 		var err error

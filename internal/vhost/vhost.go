@@ -2,6 +2,8 @@ package vhost
 
 import (
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/loftmq/loft/internal/amqp/frame"
 	"github.com/loftmq/loft/internal/queue"
@@ -109,6 +111,12 @@ type Queue struct {
 	id       string
 	q        *queue.Queue
 	consumed bool // has had a consumer: auto-delete applies
+
+	// x-expires: the queue is deleted once unused (no consumers, no
+	// get, no redeclaration) that long.
+	expires  time.Duration
+	lastUsed atomic.Int64 // unix ns
+	expiry   *time.Timer  // guarded by the vhost's mu
 }
 
 // stored says whether the queue outlives the broker: exclusive queues
