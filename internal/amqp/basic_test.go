@@ -476,3 +476,33 @@ func TestQueueExpires(t *testing.T) {
 		t.Fatalf("x-expires 0: %v, want 406", err)
 	}
 }
+
+func TestDeliveryLimit(t *testing.T) {
+	_, _, ch := session(t)
+	must(t, ch.ExchangeDeclare("dlx", "fanout", false, false, false, false, nil))
+	_, err := ch.QueueDeclare("poisoned", false, false, false, false, nil)
+	must(t, err)
+	must(t, ch.QueueBind("poisoned", "", "dlx", false, nil))
+	_, err = ch.QueueDeclare("jobs", false, false, false, false, amqp091.Table{"x-delivery-limit": int32(2), "x-dead-letter-exchange": "dlx"})
+	must(t, err)
+	publish(t, ch, "", "jobs", amqp091.Publishing{Body: []byte("poison")})
+	for want := range 3 {
+		d, ok, err := ch.Get("jobs", false)
+		must(t, err)
+		if !ok {
+			t.Fatalf("delivery %d: get-empty", want+1)
+		}
+		got, _ := d.Headers["x-delivery-count"].(int64)
+		if int(got) != want || d.Redelivered != (want > 0) {
+			t.Fatalf("delivery %d: x-delivery-count %v, redelivered %v", want+1, d.Headers["x-delivery-count"], d.Redelivered)
+		}
+		must(t, d.Nack(false, true))
+	}
+	d := getEventually(t, ch, "poisoned")
+	if string(d.Body) != "poison" || d.Headers["x-first-death-reason"] != "delivery_limit" {
+		t.Fatalf("dead letter %q %v", d.Body, d.Headers)
+	}
+	if q, _ := ch.QueueDeclarePassive("jobs", false, false, false, false, nil); q.Messages != 0 {
+		t.Fatalf("jobs still holds %d", q.Messages)
+	}
+}

@@ -7,6 +7,7 @@ package amqp
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"slices"
 
 	"github.com/loftmq/loft/internal/amqp/frame"
 	"github.com/loftmq/loft/internal/auth"
@@ -39,7 +40,7 @@ type consumer struct {
 }
 
 // Deliver is called by the queue, under its lock, to offer m.
-func (cs *consumer) Deliver(_ *queue.Queue, m *queue.Message, redelivered bool) bool {
+func (cs *consumer) Deliver(_ *queue.Queue, m *queue.Message, redelivered bool, returns int) bool {
 	ch := cs.ch
 	c := ch.c
 	c.omu.Lock()
@@ -71,7 +72,7 @@ func (cs *consumer) Deliver(_ *queue.Queue, m *queue.Message, redelivered bool) 
 		ch.nextTag--
 		return false
 	}
-	c.out = appendContent(out, ch.id, m.Properties, m.Body, c.frameMax)
+	c.out = appendContent(out, ch.id, withDeliveryCount(m.Properties, returns), m.Body, c.frameMax)
 	if !cs.noAck {
 		ch.unacked[tag] = delivery{q: cs.q, offset: m.Offset, cs: cs}
 		ch.order = append(ch.order, tag)
@@ -80,6 +81,32 @@ func (cs *consumer) Deliver(_ *queue.Queue, m *queue.Message, redelivered bool) 
 	}
 	c.wake()
 	return true
+}
+
+// withDeliveryCount returns props with the x-delivery-count header set to
+// returns, as RabbitMQ's quorum queues mark a message given back before;
+// props unchanged when it never was (or cannot be decoded, which the
+// publish path rules out).
+func withDeliveryCount(props []byte, returns int) []byte {
+	if returns <= 0 {
+		return props
+	}
+	payload := append([]byte{0, byte(frame.ClassBasic), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, props...)
+	if len(props) < 2 {
+		payload = append(payload[:12], 0, 0)
+	}
+	h, err := frame.DecodeHeader(payload)
+	if err != nil {
+		return props
+	}
+	h.Properties.Headers = slices.Clone(h.Properties.Headers)
+	h.Properties.Headers.Set("x-delivery-count", int64(returns))
+	h.Properties.Flags |= frame.FlagHeaders
+	out, err := h.Append(nil)
+	if err != nil {
+		return props
+	}
+	return out[12:]
 }
 
 // NoAck reports whether deliveries to this consumer need no ack.
@@ -223,7 +250,7 @@ func (ch *channel) get(m *frame.BasicGet) error {
 	if err != nil {
 		return err
 	}
-	msg, redelivered, left, err := q.Sub().Get(m.NoAck)
+	msg, redelivered, returns, left, err := q.Sub().Get(m.NoAck)
 	if err != nil {
 		return modelError(m, err)
 	}
@@ -241,7 +268,7 @@ func (ch *channel) get(m *frame.BasicGet) error {
 	if err != nil {
 		return connError(frame.InternalError, m, "%v", err)
 	}
-	c.out = appendContent(out, ch.id, msg.Properties, msg.Body, c.frameMax)
+	c.out = appendContent(out, ch.id, withDeliveryCount(msg.Properties, returns), msg.Body, c.frameMax)
 	if !m.NoAck {
 		ch.unacked[tag] = delivery{q: q, offset: msg.Offset}
 		ch.order = append(ch.order, tag)

@@ -8,7 +8,12 @@ import (
 )
 
 // ackLocked marks offset o acked.
-func (q *Queue) ackLocked(o int64) { q.ackRange(o, o+1) }
+func (q *Queue) ackLocked(o int64) {
+	if len(q.returns) > 0 {
+		delete(q.returns, o)
+	}
+	q.ackRange(o, o+1)
+}
 
 // ackRange marks [from, to) acked and schedules the ack record.
 func (q *Queue) ackRange(from, to int64) {

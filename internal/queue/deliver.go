@@ -11,8 +11,9 @@ import (
 type Consumer interface {
 	// Deliver offers m to the consumer, which takes it and returns true,
 	// or returns false when it has no credit now; it is then offered
-	// messages again after it calls Dispatch.
-	Deliver(q *Queue, m *Message, redelivered bool) bool
+	// messages again after it calls Dispatch. returns counts the times m
+	// was delivered and given back (requeued) before: the x-delivery-count.
+	Deliver(q *Queue, m *Message, redelivered bool, returns int) bool
 	// NoAck reports whether delivered messages count as acked at once.
 	NoAck() bool
 }
@@ -75,7 +76,7 @@ func (q *Queue) dispatchLocked() {
 		taken := false
 		for i := range n {
 			c := q.consumers[(q.rr+i)%n]
-			if !c.Deliver(q, m, redelivered) {
+			if !c.Deliver(q, m, redelivered, int(q.returns[m.Offset])) {
 				continue
 			}
 			q.rr = (q.rr + i + 1) % n
@@ -92,24 +93,25 @@ func (q *Queue) dispatchLocked() {
 // Get takes the next ready message for basic.get: it is unacked unless
 // noAck. It returns nil when none is ready, and the count of messages
 // still ready.
-func (q *Queue) Get(noAck bool) (m *Message, redelivered bool, remaining int, err error) {
+func (q *Queue) Get(noAck bool) (m *Message, redelivered bool, returns, remaining int, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return nil, false, 0, ErrClosed
+		return nil, false, 0, 0, ErrClosed
 	}
 	if q.ready == 0 {
-		return nil, false, 0, nil
+		return nil, false, 0, 0, nil
 	}
 	m, requeued := q.peek()
 	if m == nil {
 		if errp := q.failed.Load(); errp != nil {
-			return nil, false, 0, *errp
+			return nil, false, 0, 0, *errp
 		}
-		return nil, false, int(q.ready), nil
+		return nil, false, 0, int(q.ready), nil
 	}
+	returns = int(q.returns[m.Offset])
 	q.take(m, requeued, noAck)
-	return m, requeued || m.Offset < q.bootDelivered, int(q.ready), nil
+	return m, requeued || m.Offset < q.bootDelivered, returns, int(q.ready), nil
 }
 
 // peek returns the message to deliver next without taking it, and whether
@@ -298,11 +300,25 @@ func (q *Queue) Requeue(offsets ...int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, o := range offsets {
-		if _, ok := q.unacked[o]; ok {
-			delete(q.unacked, o)
-			heap.Push(&q.requeued, o)
-			q.ready++
+		if _, ok := q.unacked[o]; !ok {
+			continue
 		}
+		delete(q.unacked, o)
+		if q.returns == nil {
+			q.returns = make(map[int64]int32)
+		}
+		q.returns[o]++
+		if q.deliveryLimit >= 0 && int64(q.returns[o]) > q.deliveryLimit {
+			// Given back once too often: a poison message goes to the
+			// dead-letter exchange, or away.
+			if m := q.fetch(o); m != nil && q.deadLetter != nil {
+				q.deadLetter(m, ReasonDeliveryLimit)
+			}
+			q.ackLocked(o)
+			continue
+		}
+		heap.Push(&q.requeued, o)
+		q.ready++
 	}
 	q.dispatchLocked()
 }

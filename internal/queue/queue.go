@@ -31,6 +31,9 @@ const (
 	ReasonRejected = "rejected"
 	ReasonExpired  = "expired"
 	ReasonMaxLen   = "maxlen"
+	// ReasonDeliveryLimit is RabbitMQ's name for a message given back more
+	// often than x-delivery-limit allows.
+	ReasonDeliveryLimit = "delivery_limit"
 )
 
 // Overflow is what a queue at its maximum length does with a new message
@@ -77,6 +80,11 @@ type Config struct {
 	HasMaxLength bool
 	MaxLength    int64
 	Overflow     Overflow
+	// With HasDeliveryLimit, a message given back (requeued) more than
+	// DeliveryLimit times is dead-lettered, or dropped, instead
+	// (x-delivery-limit). Counts are kept in memory: a restart resets them.
+	HasDeliveryLimit bool
+	DeliveryLimit    int64
 	// DeadLetter, if not nil, is given every message that dies in the
 	// queue (rejected without requeue, expired) with the reason, RabbitMQ's
 	// names: ReasonRejected, ReasonExpired. It is called with the queue's
@@ -116,9 +124,13 @@ type Queue struct {
 	ttl        int64 // ms; -1: none
 	maxLen     int64 // -1: none
 	overflow   Overflow
-	deadLetter func(m *Message, reason string)
-	now        func() time.Time
-	failed     atomic.Pointer[error]
+	// deliveryLimit is x-delivery-limit, -1 for none; returns counts how
+	// often each unacked or requeued message was given back.
+	deliveryLimit int64
+	returns       map[int64]int32
+	deadLetter    func(m *Message, reason string)
+	now           func() time.Time
+	failed        atomic.Pointer[error]
 
 	mu      sync.Mutex
 	closed  bool
@@ -170,22 +182,26 @@ func Open(cfg Config) (*Queue, error) {
 	}
 	q := &Queue{
 		name: cfg.Name, log: cfg.Log, acks: cfg.Acks,
-		logger:     cfg.Logger.With("queue", cfg.Name),
-		cacheLimit: cfg.CacheBytes,
-		budget:     cfg.Budget,
-		ttl:        -1,
-		maxLen:     -1,
-		overflow:   cfg.Overflow,
-		deadLetter: cfg.DeadLetter,
-		now:        cfg.Now,
-		unacked:    make(map[int64]struct{}),
-		trimmed:    time.Now(),
+		logger:        cfg.Logger.With("queue", cfg.Name),
+		cacheLimit:    cfg.CacheBytes,
+		budget:        cfg.Budget,
+		ttl:           -1,
+		maxLen:        -1,
+		deliveryLimit: -1,
+		overflow:      cfg.Overflow,
+		deadLetter:    cfg.DeadLetter,
+		now:           cfg.Now,
+		unacked:       make(map[int64]struct{}),
+		trimmed:       time.Now(),
 	}
 	if cfg.MessageTTL > 0 {
 		q.ttl = cfg.MessageTTL.Milliseconds() // a TTL under 1 ms is 0: expire unless taken at once
 	}
 	if cfg.HasMaxLength {
 		q.maxLen = max(cfg.MaxLength, 0)
+	}
+	if cfg.HasDeliveryLimit {
+		q.deliveryLimit = max(cfg.DeliveryLimit, 0)
 	}
 	if q.acks != nil {
 		if err := q.replayAcks(); err != nil {

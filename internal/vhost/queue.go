@@ -191,14 +191,17 @@ func messageTTL(args frame.Table) (time.Duration, error) {
 	return time.Duration(ms) * time.Millisecond, nil
 }
 
-// limits are the length arguments of a queue.
+// limits are the length and delivery arguments of a queue.
 type limits struct {
 	has      bool
 	max      int64
 	overflow queue.Overflow
+
+	hasDeliveryLimit bool
+	deliveryLimit    int64
 }
 
-// lengthLimit reads x-max-length and x-overflow. x-max-length-bytes is
+// lengthLimit reads x-max-length, x-overflow and x-delivery-limit. x-max-length-bytes is
 // refused rather than silently ignored: the queue does not count bytes yet.
 func lengthLimit(args frame.Table) (limits, error) {
 	var l limits
@@ -208,6 +211,13 @@ func lengthLimit(args frame.Table) (limits, error) {
 			return l, fmt.Errorf("%w: invalid arg 'x-max-length': %v", ErrArgument, v)
 		}
 		l.has, l.max = true, n
+	}
+	if v, ok := args.Get("x-delivery-limit"); ok {
+		n, isInt := asInt(v)
+		if !isInt || n < 0 {
+			return l, fmt.Errorf("%w: invalid arg 'x-delivery-limit': %v", ErrArgument, v)
+		}
+		l.hasDeliveryLimit, l.deliveryLimit = true, n
 	}
 	if _, ok := args.Get("x-max-length-bytes"); ok {
 		return l, fmt.Errorf("%w: x-max-length-bytes is not supported yet", ErrArgument)
