@@ -243,6 +243,7 @@ func (l *Log) settle(p *pass, written int, err error) (ok, failed []queued, seal
 		// Earlier segments were synced when sealed: only the last written
 		// one can hold unsynced bytes.
 		l.unsynced = p.batches[n-1].seg
+		l.writes++
 	}
 	ok = p.batches[:n]
 	if err != nil {

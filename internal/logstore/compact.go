@@ -25,9 +25,14 @@ func (l *Log) Compact(now time.Time) (int, error) {
 		return 0, ErrClosed
 	}
 	cfg := l.cfg
-	views := make([]segView, len(l.segs))
-	for i, s := range l.segs {
-		views[i] = segView{seg: s, limit: s.size}
+	views := make([]segView, 0, len(l.segs))
+	for _, s := range l.segs {
+		if s.base >= l.hw {
+			// Rolled to for appends not yet visible: the flusher creates
+			// the file with its first bytes, so there may be none to open.
+			break
+		}
+		views = append(views, segView{seg: s, limit: s.size})
 	}
 	l.mu.Unlock()
 	if !cfg.Compact || len(views) < 2 {

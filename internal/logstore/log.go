@@ -42,6 +42,7 @@ type Log struct {
 	flushing bool
 	paused   bool       // appends wait: truncation or close is under way
 	unsynced *segment   // holds writes not yet synced (FsyncInterval, FsyncNever)
+	writes   uint64     // passes written: a sync clears unsynced only if none came during it
 	broken   error      // a failed write left bytes to cut before the next one
 	orphans  []*segment // segments dropped after a failure, files to remove
 	closed   bool

@@ -20,10 +20,12 @@ func (l *Log) Sync() error {
 	return l.syncActive()
 }
 
+// syncActive syncs the segment holding unsynced writes. The mark is
+// cleared only once the sync succeeded, and only if no write came in
+// meanwhile, so that "nothing unsynced" is never said early.
 func (l *Log) syncActive() error {
 	l.mu.Lock()
-	s := l.unsynced
-	l.unsynced = nil
+	s, writes := l.unsynced, l.writes
 	l.mu.Unlock()
 	if s == nil {
 		return nil
@@ -34,16 +36,16 @@ func (l *Log) syncActive() error {
 		l.files.release(s)
 	}
 	if errors.Is(err, errRetired) {
-		return nil // deleted or rewritten: nothing left to sync
+		err = nil // deleted or rewritten: nothing left to sync
 	}
 	if err != nil {
-		l.mu.Lock()
-		if l.unsynced == nil {
-			l.unsynced = s
-		}
-		l.mu.Unlock()
 		return fmt.Errorf("logstore: sync %s: %w", s.logPath, err)
 	}
+	l.mu.Lock()
+	if l.writes == writes {
+		l.unsynced = nil
+	}
+	l.mu.Unlock()
 	return nil
 }
 
