@@ -506,3 +506,41 @@ func TestDeliveryLimit(t *testing.T) {
 		t.Fatalf("jobs still holds %d", q.Messages)
 	}
 }
+
+func TestSingleActiveConsumer(t *testing.T) {
+	_, conn, ch := session(t)
+	_, err := ch.QueueDeclare("sac", false, false, false, false, amqp091.Table{"x-single-active-consumer": true})
+	must(t, err)
+	c1, err := conn.Channel()
+	must(t, err)
+	must(t, c1.Qos(1, 0, false))
+	first, err := c1.Consume("sac", "first", false, false, false, false, nil)
+	must(t, err)
+	c2, err := conn.Channel()
+	must(t, err)
+	second, err := c2.Consume("sac", "second", false, false, false, false, nil)
+	must(t, err)
+	for _, b := range []string{"m1", "m2", "m3"} {
+		publish(t, ch, "", "sac", amqp091.Publishing{Body: []byte(b)})
+	}
+	d := next(t, first)
+	if string(d.Body) != "m1" {
+		t.Fatalf("active consumer got %q", d.Body)
+	}
+	none(t, second) // the other waits, even though the active one has no credit
+	must(t, d.Ack(false))
+	if d := next(t, first); string(d.Body) != "m2" {
+		t.Fatalf("active consumer got %q, want m2", d.Body)
+	} else {
+		// The active consumer goes away with m2 unacked: m2 goes back to
+		// its place and the next consumer takes over, in order.
+		must(t, c1.Close())
+	}
+	for _, want := range []string{"m2", "m3"} {
+		d := next(t, second)
+		if string(d.Body) != want {
+			t.Fatalf("after the hand-over got %q, want %q", d.Body, want)
+		}
+		must(t, d.Ack(false))
+	}
+}

@@ -488,6 +488,10 @@ func (ch *channel) release() {
 	clear(ch.consumers)
 	ch.replyConsumer = nil
 	c.omu.Unlock()
+	// Requeue before cancelling: the messages are back in their places
+	// before another consumer (a single active consumer's successor)
+	// can be offered any.
+	apply(ds, requeueThem)
 	for _, cs := range consumers {
 		if cs.replyName != "" {
 			c.s.replies.remove(cs.replyName)
@@ -496,5 +500,4 @@ func (ch *channel) release() {
 			c.vh.Cancel(cs.q, cs)
 		}
 	}
-	apply(ds, requeueThem)
 }

@@ -54,6 +54,7 @@ func (q *Queue) RemoveConsumer(c Consumer) int {
 		q.exclusive = false
 		q.rr = 0
 	}
+	q.dispatchLocked() // a single active consumer's successor takes over
 	return len(q.consumers)
 }
 
@@ -73,6 +74,10 @@ func (q *Queue) dispatchLocked() {
 		}
 		redelivered := requeued || m.Offset < q.bootDelivered
 		n := len(q.consumers)
+		if q.singleActive {
+			n = 1 // only the first consumer, the active one, is offered messages
+			q.rr = 0
+		}
 		taken := false
 		for i := range n {
 			c := q.consumers[(q.rr+i)%n]

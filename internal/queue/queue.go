@@ -80,6 +80,10 @@ type Config struct {
 	HasMaxLength bool
 	MaxLength    int64
 	Overflow     Overflow
+	// SingleActiveConsumer (x-single-active-consumer) delivers to one
+	// consumer at a time, the earliest registered; when it goes, the next
+	// takes over.
+	SingleActiveConsumer bool
 	// With HasDeliveryLimit, a message given back (requeued) more than
 	// DeliveryLimit times is dead-lettered, or dropped, instead
 	// (x-delivery-limit). Counts are kept in memory: a restart resets them.
@@ -128,6 +132,7 @@ type Queue struct {
 	// often each unacked or requeued message was given back.
 	deliveryLimit int64
 	returns       map[int64]int32
+	singleActive  bool
 	deadLetter    func(m *Message, reason string)
 	now           func() time.Time
 	failed        atomic.Pointer[error]
@@ -188,6 +193,7 @@ func Open(cfg Config) (*Queue, error) {
 		ttl:           -1,
 		maxLen:        -1,
 		deliveryLimit: -1,
+		singleActive:  cfg.SingleActiveConsumer,
 		overflow:      cfg.Overflow,
 		deadLetter:    cfg.DeadLetter,
 		now:           cfg.Now,

@@ -237,7 +237,8 @@ func (h *Hosts) openQueue(v *Vhost, q *Queue, create bool) error {
 	q.q, err = queue.Open(queue.Config{Name: q.Name, Log: l, Acks: acks, CacheBytes: h.opts.CacheBytes,
 		MessageTTL: ttl, HasMaxLength: lim.has, MaxLength: lim.max, Overflow: lim.overflow,
 		HasDeliveryLimit: lim.hasDeliveryLimit, DeliveryLimit: lim.deliveryLimit,
-		DeadLetter: h.deadLetterHook(v, q), Budget: h.budget, Logger: h.logger})
+		SingleActiveConsumer: singleActive(q.Args),
+		DeadLetter:           h.deadLetterHook(v, q), Budget: h.budget, Logger: h.logger})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}

@@ -66,6 +66,11 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
+	if v, ok := d.Args.Get("x-single-active-consumer"); ok {
+		if _, isBool := v.(bool); !isBool {
+			return nil, fmt.Errorf("%w: invalid arg 'x-single-active-consumer': %v", ErrArgument, v)
+		}
+	}
 	if d.Name == "" {
 		d.Name = serverName()
 	} else if strings.HasPrefix(d.Name, "amq.") {
@@ -92,6 +97,13 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 	q.expires = expires
 	v.armExpiry(q)
 	return q, nil
+}
+
+// singleActive reads x-single-active-consumer.
+func singleActive(args frame.Table) bool {
+	v, _ := args.Get("x-single-active-consumer")
+	on, _ := v.(bool)
+	return on
 }
 
 // queueExpires reads x-expires: a positive integer of milliseconds.
