@@ -544,3 +544,34 @@ func TestSingleActiveConsumer(t *testing.T) {
 		must(t, d.Ack(false))
 	}
 }
+
+func TestConsumerTimeout(t *testing.T) {
+	_, conn, ch := session(t)
+	_, err := ch.QueueDeclare("slow", false, false, false, false, amqp091.Table{"x-consumer-timeout": int32(100)})
+	must(t, err)
+	cancels := ch.NotifyCancel(make(chan string, 1))
+	ds, err := ch.Consume("slow", "sleepy", false, false, false, false, nil)
+	must(t, err)
+	publish(t, ch, "", "slow", amqp091.Publishing{Body: []byte("job")})
+	d := next(t, ds)
+	select {
+	case tag := <-cancels:
+		if tag != "sleepy" {
+			t.Fatalf("cancelled %q", tag)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the consumer was not cancelled after its timeout")
+	}
+	// The message went back, the channel is still open, and the late ack
+	// does not close it.
+	must(t, d.Ack(false))
+	other, err := conn.Channel()
+	must(t, err)
+	again := getEventually(t, other, "slow")
+	if string(again.Body) != "job" || !again.Redelivered {
+		t.Fatalf("after the timeout: %q redelivered=%v", again.Body, again.Redelivered)
+	}
+	if _, err := ch.QueueDeclarePassive("slow", false, false, false, false, nil); err != nil {
+		t.Fatalf("the consumer's channel is gone: %v", err)
+	}
+}

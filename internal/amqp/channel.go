@@ -34,7 +34,8 @@ type channel struct {
 	prefetchGlobal uint16 // basic.qos global=true: shared by the channel
 	globalUnacked  int    // consumers' unacked deliveries, against prefetchGlobal
 	confirms       confirmState
-	replyConsumer  *consumer // the direct reply-to consumer, if any
+	replyConsumer  *consumer           // the direct reply-to consumer, if any
+	timedOut       map[uint64]struct{} // tags requeued by a consumer timeout; acks of them are ignored
 }
 
 type permKey struct {

@@ -65,6 +65,8 @@ type conn struct {
 	werr         error
 	starved      []*consumer
 	confirmDirty []*channel
+	timed        []*consumer // consumers with a timeout; see timeout.go
+	watching     bool        // the timeout watcher runs
 	wakeW        chan struct{}
 	stopW        chan struct{}
 	stopOnce     sync.Once

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"slices"
+	"time"
 
 	"github.com/loftmq/loft/internal/amqp/frame"
 	"github.com/loftmq/loft/internal/auth"
@@ -20,6 +21,7 @@ type delivery struct {
 	q      *vhost.Queue
 	offset int64
 	cs     *consumer // nil for basic.get
+	at     int64     // unix ns when delivered, for consumer timeouts
 }
 
 // consumer is one basic.consume. Its fields are guarded by c.omu, except
@@ -32,10 +34,11 @@ type consumer struct {
 	prefetch int // 0: no limit of its own
 
 	unacked   int
-	starved   bool   // refused for a full write buffer; on c.starved
-	waiting   bool   // refused for want of credit: offer more when it grows
-	replyName string // a direct reply-to consumer's name; see reply.go
-	held      bool   // consume-ok not sent yet: no deliveries
+	starved   bool          // refused for a full write buffer; on c.starved
+	waiting   bool          // refused for want of credit: offer more when it grows
+	replyName string        // a direct reply-to consumer's name; see reply.go
+	held      bool          // consume-ok not sent yet: no deliveries
+	timeout   time.Duration // 0: none; see timeout.go
 	cancelled bool
 }
 
@@ -74,7 +77,11 @@ func (cs *consumer) Deliver(_ *queue.Queue, m *queue.Message, redelivered bool, 
 	}
 	c.out = appendContent(out, ch.id, withDeliveryCount(m.Properties, returns), m.Body, c.frameMax)
 	if !cs.noAck {
-		ch.unacked[tag] = delivery{q: cs.q, offset: m.Offset, cs: cs}
+		d := delivery{q: cs.q, offset: m.Offset, cs: cs}
+		if cs.timeout > 0 {
+			d.at = time.Now().UnixNano()
+		}
+		ch.unacked[tag] = d
 		ch.order = append(ch.order, tag)
 		cs.unacked++
 		ch.globalUnacked++
@@ -179,6 +186,9 @@ func (ch *channel) consume(m *frame.BasicConsume) error {
 	// it at once, but its first delivery must not precede the answer, and
 	// a refusal must come instead of the answer.
 	cs := &consumer{ch: ch, tag: tag, q: q, noAck: m.NoAck, prefetch: int(ch.prefetch), held: true}
+	if !m.NoAck {
+		cs.timeout = c.consumerTimeout(q.Args)
+	}
 	ch.consumers[tag] = cs
 	c.omu.Unlock()
 	if err := c.vh.Consume(q, cs, m.Exclusive); err != nil {
@@ -190,6 +200,9 @@ func (ch *channel) consume(m *frame.BasicConsume) error {
 	}
 	c.omu.Lock()
 	cs.held = false
+	if cs.timeout > 0 {
+		c.watch(cs)
+	}
 	if !m.NoWait {
 		c.out, _ = appendMethod(c.out, ch.id, &frame.BasicConsumeOK{ConsumerTag: tag})
 		c.wake()
@@ -284,6 +297,10 @@ func (ch *channel) take(tag uint64, multiple bool, dst []delivery) ([]delivery, 
 	if !multiple {
 		d, ok := ch.unacked[tag]
 		if !ok {
+			if _, late := ch.timedOut[tag]; late {
+				delete(ch.timedOut, tag) // requeued on timeout: nothing to do
+				return dst, true
+			}
 			return dst, false
 		}
 		delete(ch.unacked, tag)
@@ -296,7 +313,14 @@ func (ch *channel) take(tag uint64, multiple bool, dst []delivery) ([]delivery, 
 	if tag == 0 {
 		tag = ch.nextTag
 	} else if _, ok := ch.unacked[tag]; !ok {
-		return dst, false
+		if _, late := ch.timedOut[tag]; !late {
+			return dst, false
+		}
+	}
+	for t := range ch.timedOut {
+		if t <= tag {
+			delete(ch.timedOut, t)
+		}
 	}
 	i := 0
 	for ; i < len(ch.order) && ch.order[i] <= tag; i++ {

@@ -37,6 +37,10 @@ type Config struct {
 	// HandshakeTimeout bounds the handshake, from accepting the socket to
 	// connection.open-ok; 0 is DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// ConsumerTimeout is how long a delivery may stay unacked before its
+	// consumer is cancelled and its deliveries requeued; 0: no limit. A
+	// queue's x-consumer-timeout argument takes precedence.
+	ConsumerTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {

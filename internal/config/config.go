@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/loftmq/loft/internal/logstore"
 )
@@ -33,6 +34,10 @@ type Config struct {
 	// partitions, which is also the count of topics created with -1.
 	KafkaAutoCreateTopics  bool
 	KafkaDefaultPartitions int32
+	// ConsumerTimeout is how long an AMQP delivery may stay unacked before
+	// its consumer is cancelled and the message requeued (RabbitMQ's
+	// consumer_timeout); 0 disables. A queue's x-consumer-timeout wins.
+	ConsumerTimeout time.Duration
 	// Pprof mounts net/http/pprof's handlers on the HTTP listener.
 	Pprof bool
 	// Fsync says when an append counts as durable; see logstore.FsyncPolicy.
@@ -91,6 +96,8 @@ func Default() Config {
 		DiskFreeLimit:       DefaultDiskFreeLimit,
 		MemoryHighWatermark: defaultMemoryHighWatermark(),
 
+		ConsumerTimeout: 30 * time.Minute,
+
 		KafkaMaxRequestBytes:   DefaultKafkaMaxRequestBytes,
 		KafkaAutoCreateTopics:  true,
 		KafkaDefaultPartitions: 1,
@@ -104,6 +111,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir must not be empty"))
+	}
+	if c.ConsumerTimeout < 0 {
+		errs = append(errs, fmt.Errorf("consumer-timeout %v: must not be negative", c.ConsumerTimeout))
 	}
 	for _, a := range []struct{ name, addr string }{
 		{"kafka-addr", c.KafkaAddr},

@@ -38,6 +38,8 @@ func define(flags *pflag.FlagSet, c *Config) {
 		`AMQP 0-9-1 listener address ("" disables it)`)
 	flags.Var((*addrValue)(&c.HTTPAddr), "http-addr",
 		`HTTP listener address, serving /healthz and /readyz ("" disables it)`)
+	flags.DurationVar(&c.ConsumerTimeout, "consumer-timeout", c.ConsumerTimeout,
+		"how long an AMQP delivery may stay unacked before its consumer is cancelled and the message requeued (0 disables)")
 	flags.BoolVar(&c.Pprof, "pprof", c.Pprof,
 		"also serve Go's runtime profiles under /debug/pprof/ on the HTTP listener (diagnosis only)")
 	flags.Var((*fsyncValue)(&c.Fsync), "fsync",

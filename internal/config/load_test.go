@@ -173,6 +173,7 @@ func TestEverySettingFromEverySource(t *testing.T) {
 		"amqp-addr":                "127.0.0.1:15673",
 		"http-addr":                "127.0.0.1:18080",
 		"pprof":                    "true",
+		"consumer-timeout":         "5m",
 		"fsync":                    "interval:250ms",
 		"disk-free-limit":          "1GB",
 		"memory-high-watermark":    "2GiB",

@@ -254,7 +254,7 @@ func (s *Server) startAMQP(users *auth.Store, hosts *vhost.Hosts, serveErr chan<
 		return nil, fmt.Errorf("server: amqp listener: %w", err)
 	}
 	s.amqpAddr = ln.Addr()
-	srv := amqp.New(amqp.Config{}, users, hosts, s.logger)
+	srv := amqp.New(amqp.Config{ConsumerTimeout: s.cfg.ConsumerTimeout}, users, hosts, s.logger)
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, amqp.ErrClosed) {
 			select { // the first failure is enough to shut down
