@@ -98,22 +98,21 @@ func withDeliveryCount(props []byte, returns int) []byte {
 	if returns <= 0 {
 		return props
 	}
-	payload := append([]byte{0, byte(frame.ClassBasic), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, props...)
 	if len(props) < 2 {
-		payload = append(payload[:12], 0, 0)
+		props = []byte{0, 0} // no properties
 	}
-	h, err := frame.DecodeHeader(payload)
+	p, err := frame.DecodeProperties(props)
 	if err != nil {
 		return props
 	}
-	h.Properties.Headers = slices.Clone(h.Properties.Headers)
-	h.Properties.Headers.Set("x-delivery-count", int64(returns))
-	h.Properties.Flags |= frame.FlagHeaders
-	out, err := h.Append(nil)
+	p.Headers = slices.Clone(p.Headers)
+	p.Headers.Set("x-delivery-count", int64(returns))
+	p.Flags |= frame.FlagHeaders
+	out, err := frame.AppendProperties(nil, &p)
 	if err != nil {
 		return props
 	}
-	return out[12:]
+	return out
 }
 
 // NoAck reports whether deliveries to this consumer need no ack.

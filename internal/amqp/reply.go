@@ -88,12 +88,11 @@ func (ch *channel) rewriteReplyTo(p *incoming) error {
 		return channelError(frame.PreconditionFailed, p.m, "fast reply consumer does not exist")
 	}
 	p.header.ReplyTo = cs.replyName
-	h := frame.Header{ClassID: frame.ClassBasic, BodySize: p.size, Properties: p.header}
-	b, err := h.Append(nil)
+	b, err := frame.AppendProperties(nil, &p.header)
 	if err != nil {
 		return connError(frame.InternalError, p.m, "re-encoding properties: %v", err)
 	}
-	p.props = b[12:]
+	p.props = b
 	return nil
 }
 

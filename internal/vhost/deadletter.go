@@ -130,15 +130,15 @@ func (v *Vhost) republish(dl deadLetter) {
 // x-first-death-* recorded and its expiration removed (kept in x-death as
 // original-expiration, so that it does not expire again where it goes).
 func deathProperties(dl deadLetter) ([]byte, frame.Table, error) {
-	payload := append([]byte{0, byte(frame.ClassBasic), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, dl.m.Properties...)
-	if len(dl.m.Properties) < 2 {
-		payload = append(payload[:12], 0, 0)
+	props := dl.m.Properties
+	if len(props) < 2 {
+		props = []byte{0, 0} // none
 	}
-	h, err := frame.DecodeHeader(payload)
+	decoded, err := frame.DecodeProperties(props)
 	if err != nil {
 		return nil, nil, err
 	}
-	p := &h.Properties
+	p := &decoded
 	headers := slices.Clone(p.Headers)
 	var deaths []any
 	if v, ok := headers.Get("x-death"); ok {
@@ -188,11 +188,11 @@ func deathProperties(dl deadLetter) ([]byte, frame.Table, error) {
 	p.Flags |= frame.FlagHeaders
 	p.Flags &^= frame.FlagExpiration
 	p.Expiration = ""
-	out, err := h.Append(nil)
+	out, err := frame.AppendProperties(nil, p)
 	if err != nil {
 		return nil, nil, err
 	}
-	return out[12:], headers, nil
+	return out, headers, nil
 }
 
 // isCycle reports whether dead-lettering to queue would close a loop: the

@@ -183,3 +183,23 @@ func DecodeHeader(payload []byte) (Header, error) {
 	}
 	return h, nil
 }
+
+// DecodeProperties decodes a basic property list on its own (flags, then
+// the properties present), as a content header carries it after the body
+// size and as a broker stores it.
+func DecodeProperties(b []byte) (Properties, error) {
+	var p Properties
+	r := NewReader(b)
+	p.read(r)
+	if err := r.finish(); err != nil {
+		return Properties{}, err
+	}
+	return p, nil
+}
+
+// AppendProperties appends p's encoding, as DecodeProperties reads it.
+func AppendProperties(buf []byte, p *Properties) ([]byte, error) {
+	w := NewWriter(buf)
+	p.write(w)
+	return w.buf, w.err
+}
