@@ -442,8 +442,21 @@ func TestMaxLength(t *testing.T) {
 		t.Fatalf("full queue holds %d", q.Messages)
 	}
 
+	// x-max-length-bytes counts body bytes: 10-byte bodies, 25 bytes
+	// allowed, so two fit and a third pushes the oldest out.
+	_, err = ch.QueueDeclare("bytes", false, false, false, false, amqp091.Table{"x-max-length-bytes": int32(25)})
+	must(t, err)
+	for _, b := range []string{"aaaaaaaaa1", "aaaaaaaaa2", "aaaaaaaaa3"} {
+		publish(t, ch, "", "bytes", amqp091.Publishing{Body: []byte(b)})
+	}
+	for _, want := range []string{"aaaaaaaaa2", "aaaaaaaaa3"} {
+		if got := getEventually(t, ch, "bytes"); string(got.Body) != want {
+			t.Fatalf("bytes queue: %q, want %q", got.Body, want)
+		}
+	}
+
 	// Invalid values are refused.
-	for _, args := range []amqp091.Table{{"x-max-length": int32(-1)}, {"x-overflow": "sideways"}, {"x-max-length-bytes": int32(10)}} {
+	for _, args := range []amqp091.Table{{"x-max-length": int32(-1)}, {"x-overflow": "sideways"}, {"x-max-length-bytes": "ten"}} {
 		bad, err := conn.Channel()
 		must(t, err)
 		if _, err := bad.QueueDeclare("bad", false, false, false, false, args); amqpCode(err) != amqp091.PreconditionFailed {

@@ -130,8 +130,11 @@ func (q *Queue) peek() (*Message, bool) {
 			return m, true
 		}
 		// Expired, or unreadable: it cannot be delivered again; gone.
-		if m != nil && q.deadLetter != nil {
-			q.deadLetter(m, ReasonExpired)
+		if m != nil {
+			q.readyBytes -= int64(len(m.Body))
+			if q.deadLetter != nil {
+				q.deadLetter(m, ReasonExpired)
+			}
 		}
 		heap.Pop(&q.requeued)
 		q.ready--
@@ -156,6 +159,7 @@ func (q *Queue) peek() (*Message, bool) {
 			}
 			q.next++
 			q.ready--
+			q.readyBytes -= int64(len(m.Body))
 			q.ackLocked(m.Offset)
 			continue
 		}
@@ -217,11 +221,12 @@ func (q *Queue) take(m *Message, requeued, noAck bool) {
 		q.next = m.Offset + 1
 	}
 	q.ready--
+	q.readyBytes -= int64(len(m.Body))
 	q.delivered = max(q.delivered, m.Offset+1)
 	if noAck {
 		q.ackLocked(m.Offset)
 	} else {
-		q.unacked[m.Offset] = struct{}{}
+		q.unacked[m.Offset] = int32(len(m.Body))
 	}
 }
 
@@ -305,7 +310,8 @@ func (q *Queue) Requeue(offsets ...int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, o := range offsets {
-		if _, ok := q.unacked[o]; !ok {
+		size, ok := q.unacked[o]
+		if !ok {
 			continue
 		}
 		delete(q.unacked, o)
@@ -324,6 +330,7 @@ func (q *Queue) Requeue(offsets ...int64) {
 		}
 		heap.Push(&q.requeued, o)
 		q.ready++
+		q.readyBytes += int64(size)
 	}
 	q.dispatchLocked()
 }

@@ -79,7 +79,11 @@ type Config struct {
 	// Overflow says what happens past it.
 	HasMaxLength bool
 	MaxLength    int64
-	Overflow     Overflow
+	// With HasMaxLengthBytes, MaxLengthBytes bounds the body bytes of the
+	// ready messages (x-max-length-bytes), under the same Overflow.
+	HasMaxLengthBytes bool
+	MaxLengthBytes    int64
+	Overflow          Overflow
 	// SingleActiveConsumer (x-single-active-consumer) delivers to one
 	// consumer at a time, the earliest registered; when it goes, the next
 	// takes over.
@@ -127,6 +131,7 @@ type Queue struct {
 	budget     *Budget
 	ttl        int64 // ms; -1: none
 	maxLen     int64 // -1: none
+	maxBytes   int64 // -1: none
 	overflow   Overflow
 	// deliveryLimit is x-delivery-limit, -1 for none; returns counts how
 	// often each unacked or requeued message was given back.
@@ -143,8 +148,11 @@ type Queue struct {
 	next    int64 // cursor: the lowest offset never taken from the log
 	floor   int64 // every offset below is acked
 	acked   ranges
-	ready   int64 // messages that may be delivered
-	unacked map[int64]struct{}
+	ready   int64           // messages that may be delivered
+	unacked map[int64]int32 // offset → body size
+	// readyBytes is the body bytes of the ready messages, kept exactly
+	// when x-max-length-bytes needs it (see Open).
+	readyBytes int64
 	// requeued holds offsets below next that are ready again, delivered
 	// lowest first.
 	requeued offsetHeap
@@ -192,12 +200,13 @@ func Open(cfg Config) (*Queue, error) {
 		budget:        cfg.Budget,
 		ttl:           -1,
 		maxLen:        -1,
+		maxBytes:      -1,
 		deliveryLimit: -1,
 		singleActive:  cfg.SingleActiveConsumer,
 		overflow:      cfg.Overflow,
 		deadLetter:    cfg.DeadLetter,
 		now:           cfg.Now,
-		unacked:       make(map[int64]struct{}),
+		unacked:       make(map[int64]int32),
 		trimmed:       time.Now(),
 	}
 	if cfg.MessageTTL > 0 {
@@ -205,6 +214,9 @@ func Open(cfg Config) (*Queue, error) {
 	}
 	if cfg.HasMaxLength {
 		q.maxLen = max(cfg.MaxLength, 0)
+	}
+	if cfg.HasMaxLengthBytes {
+		q.maxBytes = max(cfg.MaxLengthBytes, 0)
 	}
 	if cfg.HasDeliveryLimit {
 		q.deliveryLimit = max(cfg.DeliveryLimit, 0)
@@ -221,6 +233,13 @@ func Open(cfg Config) (*Queue, error) {
 	q.next, q.cacheBase, q.raBase = q.floor, q.end, q.end
 	q.ready = q.end - q.floor - q.acked.count(q.floor, q.end)
 	q.bootDelivered = q.delivered
+	if q.maxBytes >= 0 {
+		// Only a queue bounded in bytes needs them, and its backlog is
+		// bounded by that too: reading it back is cheap.
+		if err := q.countReadyBytes(); err != nil {
+			return nil, err
+		}
+	}
 	q.mayExpire = q.ttl >= 0
 	q.armExpiry()
 	return q, nil
@@ -264,6 +283,41 @@ func (q *Queue) replayAcks() error {
 	return nil
 }
 
+// countReadyBytes sums the bodies of the ready messages, reading them
+// back from the log, at Open.
+func (q *Queue) countReadyBytes() error {
+	var buf []byte
+	var err error
+	for off := q.floor; off < q.end; {
+		if ok, to := q.acked.has(off); ok {
+			off = to
+			continue
+		}
+		buf, err = q.log.Read(buf[:0], off, 1<<20)
+		if err != nil {
+			return fmt.Errorf("queue %s: count ready bytes: %w", q.name, err)
+		}
+		ms, err := decode(nil, buf)
+		if err != nil || len(ms) == 0 {
+			return fmt.Errorf("queue %s: count ready bytes at %d: %v", q.name, off, err)
+		}
+		from := off
+		for _, m := range ms {
+			if m.Offset < off {
+				continue
+			}
+			if ok, _ := q.acked.has(m.Offset); !ok && (m.Persistent || m.Offset >= q.bootEnd) {
+				q.readyBytes += int64(len(m.Body))
+			}
+			off = m.Offset + 1
+		}
+		if off == from {
+			return fmt.Errorf("queue %s: count ready bytes: no message at %d", q.name, off)
+		}
+	}
+	return nil
+}
+
 // Name returns the name the queue was opened with.
 func (q *Queue) Name() string { return q.name }
 
@@ -283,7 +337,9 @@ func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
 		done(ErrClosed)
 		return
 	}
-	if q.maxLen >= 0 && q.overflow != DropHead && q.ready >= q.maxLen {
+	full := (q.maxLen >= 0 && q.ready >= q.maxLen) ||
+		(q.maxBytes >= 0 && q.readyBytes+int64(len(m.Body)) > q.maxBytes)
+	if full && q.overflow != DropHead {
 		if q.overflow == RejectPublishDLX && q.deadLetter != nil {
 			q.deadLetter(m, ReasonMaxLen)
 		}
@@ -310,6 +366,7 @@ func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
 	q.end = base + 1
 	q.addToCache(&mm)
 	q.ready++
+	q.readyBytes += int64(len(m.Body))
 	q.dispatchLocked()
 	q.dropOverflow()
 	q.armExpiry()
@@ -319,7 +376,7 @@ func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
 // dropOverflow drops the oldest ready messages past the maximum length,
 // dead-lettering them with reason maxlen.
 func (q *Queue) dropOverflow() {
-	for q.maxLen >= 0 && q.ready > q.maxLen {
+	for (q.maxLen >= 0 && q.ready > q.maxLen) || (q.maxBytes >= 0 && q.readyBytes > q.maxBytes) {
 		m, requeued := q.peek()
 		if m == nil {
 			return
@@ -400,7 +457,7 @@ func (q *Queue) Purge() int {
 		q.ackRange(q.next, to)
 		q.next = to
 	}
-	q.ready = 0
+	q.ready, q.readyBytes = 0, 0
 	return int(n)
 }
 

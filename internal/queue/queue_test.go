@@ -319,3 +319,34 @@ func TestExpiry(t *testing.T) {
 		t.Fatalf("ready %d after expiry", ready)
 	}
 }
+
+func TestMaxLengthBytesAcrossRestart(t *testing.T) {
+	st := newStore(t)
+	open := func() *Queue {
+		q, err := Open(Config{Name: "b", Log: st.log("b"), Acks: st.log("b.acks"),
+			HasMaxLengthBytes: true, MaxLengthBytes: 3000, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	q := open()
+	body := string(make([]byte, 1000))
+	for range 3 {
+		enqueue(t, q, body, true)
+	}
+	m, _ := get(t, q) // one unacked: it does not count
+	q.Close()
+	st.s.Close()
+	st.open()
+	q = open()
+	// After the restart the two ready ones and the unacked one (ready
+	// again) are counted: 3000 bytes. A fourth pushes the oldest out.
+	enqueue(t, q, body, true)
+	if ready, _, _ := q.Counts(); ready != 3 {
+		t.Fatalf("ready %d, want 3 after dropping the oldest", ready)
+	}
+	if got, _ := get(t, q); got == nil || got.Offset != m.Offset+1 {
+		t.Fatalf("head after overflow: %v, want offset %d", got, m.Offset+1)
+	}
+}

@@ -236,6 +236,7 @@ func (h *Hosts) openQueue(v *Vhost, q *Queue, create bool) error {
 	lim, _ := lengthLimit(q.Args)
 	q.q, err = queue.Open(queue.Config{Name: q.Name, Log: l, Acks: acks, CacheBytes: h.opts.CacheBytes,
 		MessageTTL: ttl, HasMaxLength: lim.has, MaxLength: lim.max, Overflow: lim.overflow,
+		HasMaxLengthBytes: lim.hasBytes, MaxLengthBytes: lim.maxBytes,
 		HasDeliveryLimit: lim.hasDeliveryLimit, DeliveryLimit: lim.deliveryLimit,
 		SingleActiveConsumer: singleActive(q.Args),
 		DeadLetter:           h.deadLetterHook(v, q), Budget: h.budget, Logger: h.logger})

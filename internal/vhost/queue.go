@@ -211,10 +211,13 @@ type limits struct {
 
 	hasDeliveryLimit bool
 	deliveryLimit    int64
+
+	hasBytes bool
+	maxBytes int64
 }
 
-// lengthLimit reads x-max-length, x-overflow and x-delivery-limit. x-max-length-bytes is
-// refused rather than silently ignored: the queue does not count bytes yet.
+// lengthLimit reads x-max-length, x-max-length-bytes, x-overflow and
+// x-delivery-limit.
 func lengthLimit(args frame.Table) (limits, error) {
 	var l limits
 	if v, ok := args.Get("x-max-length"); ok {
@@ -231,8 +234,12 @@ func lengthLimit(args frame.Table) (limits, error) {
 		}
 		l.hasDeliveryLimit, l.deliveryLimit = true, n
 	}
-	if _, ok := args.Get("x-max-length-bytes"); ok {
-		return l, fmt.Errorf("%w: x-max-length-bytes is not supported yet", ErrArgument)
+	if v, ok := args.Get("x-max-length-bytes"); ok {
+		n, isInt := asInt(v)
+		if !isInt || n < 0 {
+			return l, fmt.Errorf("%w: invalid arg 'x-max-length-bytes': %v", ErrArgument, v)
+		}
+		l.hasBytes, l.maxBytes = true, n
 	}
 	if v, ok := argString(args, "x-overflow"); ok {
 		switch v {
