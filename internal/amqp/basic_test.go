@@ -588,3 +588,49 @@ func TestConsumerTimeout(t *testing.T) {
 		t.Fatalf("the consumer's channel is gone: %v", err)
 	}
 }
+
+func TestDeduplicationExchange(t *testing.T) {
+	_, conn, ch := session(t)
+	must(t, ch.ExchangeDeclare("dedup", "x-message-deduplication", true, false, false, false,
+		amqp091.Table{"x-cache-size": int32(2), "x-cache-ttl": int32(60000)}))
+	_, err := ch.QueueDeclare("orders", false, false, false, false, nil)
+	must(t, err)
+	must(t, ch.QueueBind("orders", "ignored: fanout", "dedup", false, nil))
+	must(t, ch.Confirm(false))
+	confirms := ch.NotifyPublish(make(chan amqp091.Confirmation, 8))
+	send := func(id, body string, extra amqp091.Table) {
+		t.Helper()
+		h := amqp091.Table{"x-deduplication-header": id}
+		for k, v := range extra {
+			h[k] = v
+		}
+		publish(t, ch, "dedup", "any", amqp091.Publishing{Headers: h, Body: []byte(body)})
+		select {
+		case c := <-confirms:
+			if !c.Ack {
+				t.Fatalf("%s: nacked", body)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no confirm", body)
+		}
+	}
+	send("a", "first a", nil)
+	send("a", "retry of a", nil) // a duplicate is still acked
+	send("b", "first b", nil)
+	send("c", "first c", nil)                 // the cache holds 2: a is evicted
+	send("a", "a again, after eviction", nil) // so this one passes
+	send("d", "short-lived d", amqp091.Table{"x-cache-ttl": int32(1)})
+	time.Sleep(20 * time.Millisecond)
+	send("d", "d after its ttl", nil)
+	want := []string{"first a", "first b", "first c", "a again, after eviction", "short-lived d", "d after its ttl"}
+	for _, w := range want {
+		if got := getEventually(t, ch, "orders"); string(got.Body) != w {
+			t.Fatalf("got %q, want %q", got.Body, w)
+		}
+	}
+	bad, err := conn.Channel()
+	must(t, err)
+	if err := bad.ExchangeDeclare("nosize", "x-message-deduplication", false, false, false, false, nil); amqpCode(err) != amqp091.PreconditionFailed {
+		t.Fatalf("dedup exchange without x-cache-size: %v, want 406", err)
+	}
+}

@@ -46,13 +46,21 @@ func (v *Vhost) DeclareExchange(d ExchangeDecl) error {
 	}
 	x, err := newExchange(d.Name, d.Type, d.Durable, d.AutoDelete, d.Internal, d.Args)
 	if err != nil {
-		return fmt.Errorf("%w: unknown exchange type '%s'", ErrUnknownType, d.Type)
+		return err
 	}
 	if d.Durable {
+		if x.dedup != nil {
+			x.dedupID = newID()
+			if err := v.h.openDedupLog(x, true); err != nil {
+				return err
+			}
+		}
 		err := v.apply(put(exchangeKey(v.name, d.Name), exchangeRecord{
 			Version: 1, Type: d.Type, AutoDelete: d.AutoDelete, Internal: d.Internal, Args: encodeTable(d.Args),
+			DedupID: x.dedupID,
 		}))
 		if err != nil {
+			v.h.dropDedupLog(x)
 			return err
 		}
 	}
@@ -203,6 +211,7 @@ func (v *Vhost) deleteExchange(x *Exchange) error {
 		return err
 	}
 	delete(v.exchanges, x.Name)
+	v.h.dropDedupLog(x)
 	for _, src := range sources {
 		src.router.UnbindDest(to)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/loftmq/loft/internal/logstore"
 	"github.com/loftmq/loft/internal/meta"
@@ -98,6 +99,13 @@ func Open(opts Options) (*Hosts, error) {
 		if err != nil {
 			return nil, fmt.Errorf("vhost: read %s: %w", kv.Key, err)
 		}
+		if x.dedup != nil && r.DedupID != "" {
+			x.dedupID = r.DedupID
+			if err := h.openDedupLog(x, false); err != nil {
+				return nil, err
+			}
+			claimed[dedupLogPrefix+x.dedupID] = true
+		}
 		h.vhost(parts[1]).exchanges[x.Name] = x
 	}
 	for _, kv := range h.md.Scan(meta.Prefix(kindQueue)) {
@@ -144,7 +152,7 @@ func Open(opts Options) (*Hosts, error) {
 		x.router.Bind(dest{queue: r.ToQueue, name: r.Dest}, r.Key, tableMap(args))
 	}
 	for _, name := range opts.Store.Logs() {
-		if strings.HasPrefix(name, queueLogPrefix) && !claimed[name] {
+		if (strings.HasPrefix(name, queueLogPrefix) || strings.HasPrefix(name, dedupLogPrefix)) && !claimed[name] {
 			h.logger.Warn("vhost: removing a queue log no queue claims (an interrupted declare or delete)", "log", name)
 			if err := opts.Store.Delete(name); err != nil {
 				return nil, fmt.Errorf("vhost: remove orphan log %s: %w", name, err)
@@ -244,6 +252,39 @@ func (h *Hosts) openQueue(v *Vhost, q *Queue, create bool) error {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
 	return nil
+}
+
+// dedupLogPrefix begins the names of deduplication caches' logs.
+const dedupLogPrefix = "__dedup."
+
+// openDedupLog opens (or creates) a durable dedup exchange's log and
+// replays it into the cache.
+func (h *Hosts) openDedupLog(x *Exchange, create bool) error {
+	name := dedupLogPrefix + x.dedupID
+	l, ok := h.opts.Store.Log(name)
+	if !ok || create {
+		cfg := logstore.Config{SegmentBytes: 4 << 20, RetentionAge: -1, RetentionBytes: -1, Delete: true,
+			IndexIntervalBytes: 4096, NoSync: true}
+		var err error
+		if l, err = h.opts.Store.Create(name, cfg); err != nil {
+			return fmt.Errorf("%w: exchange %s: %v", ErrStorage, x.Name, err)
+		}
+	}
+	x.dedup.log = l
+	if err := x.dedup.replay(time.Now()); err != nil {
+		return fmt.Errorf("%w: exchange %s: replay the deduplication cache: %v", ErrStorage, x.Name, err)
+	}
+	return nil
+}
+
+// dropDedupLog deletes a dedup exchange's log, if it has one.
+func (h *Hosts) dropDedupLog(x *Exchange) {
+	if x.dedup == nil || x.dedup.log == nil {
+		return
+	}
+	if err := h.opts.Store.Delete(x.dedup.log.Name()); err != nil && !errors.Is(err, logstore.ErrNotFound) {
+		h.logger.Warn("vhost: cannot delete a deduplication log; it is removed at the next start", "exchange", x.Name, "err", err)
+	}
 }
 
 // dropQueueLogs deletes q's logs.

@@ -20,6 +20,9 @@ type Publishing struct {
 	Properties []byte
 	Headers    frame.Table
 	Persistent bool
+	// MessageID is the message-id property, a deduplication key when an
+	// exchange is told to use it.
+	MessageID string
 	// Expiration is the message's time to live in ms (its AMQP expiration
 	// property), or -1 for none.
 	Expiration int64
@@ -60,6 +63,12 @@ func (v *Vhost) publish(p *Publishing, keep func(*Queue) bool, done func(error))
 	}
 	if x.Internal {
 		return 0, fmt.Errorf("%w: cannot publish to internal exchange '%s' in vhost '%s'", ErrAccess, p.Exchange, v.name)
+	}
+	if x.dedup != nil && x.dedup.seen(p, time.Now()) {
+		// A duplicate: not routed, but accepted, so that a publisher
+		// retrying after a lost confirm sees success.
+		done(nil)
+		return 1, nil
 	}
 	if p.Exchange == "" {
 		if q, ok := v.queues[p.RoutingKey]; ok {

@@ -21,7 +21,8 @@ type exchangeRecord struct {
 	Type       string `json:"type"`
 	AutoDelete bool   `json:"auto_delete,omitempty"`
 	Internal   bool   `json:"internal,omitempty"`
-	Args       []byte `json:"args,omitempty"` // an AMQP field table, encoded
+	Args       []byte `json:"args,omitempty"`     // an AMQP field table, encoded
+	DedupID    string `json:"dedup_id,omitempty"` // names the log of an x-message-deduplication cache
 }
 
 type queueRecord struct {

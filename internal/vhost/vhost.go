@@ -1,6 +1,7 @@
 package vhost
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,16 +77,27 @@ type Exchange struct {
 	builtin   bool // the default or an amq.* exchange
 	alternate string
 	router    *route.Router[dest]
+	dedup     *dedupCache // x-message-deduplication exchanges
+	dedupID   string      // names a durable dedup exchange's log
 }
 
 func newExchange(name, kind string, durable, autoDelete, internal bool, args frame.Table) (*Exchange, error) {
-	k, err := route.ParseKind(kind)
+	var dedup *dedupCache
+	routeKind := kind
+	if kind == dedupKind {
+		var err error
+		if dedup, err = newDedupCache(args); err != nil {
+			return nil, err
+		}
+		routeKind = "fanout" // the plugin's exchange routes like fanout
+	}
+	k, err := route.ParseKind(routeKind)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: unknown exchange type '%s'", ErrUnknownType, kind)
 	}
 	x := &Exchange{
 		Name: name, Type: kind, Durable: durable, AutoDelete: autoDelete, Internal: internal,
-		Args: args, router: route.New[dest](k),
+		Args: args, router: route.New[dest](k), dedup: dedup,
 	}
 	if v, ok := args.Get("alternate-exchange"); ok {
 		switch s := v.(type) {
