@@ -189,12 +189,10 @@ func TestDirectReplyTo(t *testing.T) {
 	}
 
 	// Without a reply consumer on the channel, such a request is refused.
-	other, err := server.Channel()
-	must(t, err)
-	publish(t, other, "", "rpc", amqp091.Publishing{ReplyTo: "amq.rabbitmq.reply-to", Body: []byte("x")})
-	if _, err := other.QueueDeclarePassive("rpc", false, false, false, false, nil); amqpCode(err) != amqp091.PreconditionFailed {
-		t.Fatalf("after a request without a reply consumer: %v, want 406", err)
-	}
+	asyncChannelError(t, server, amqp091.PreconditionFailed, "a request without a reply consumer", func(ch *amqp091.Channel) error {
+		return ch.PublishWithContext(context.Background(), "", "rpc", false, false,
+			amqp091.Publishing{ReplyTo: "amq.rabbitmq.reply-to", Body: []byte("x")})
+	})
 }
 
 // TestPropertiesByteExact publishes a content header built by hand, with
@@ -291,14 +289,12 @@ func TestMessageTTL(t *testing.T) {
 		t.Fatalf("plain queue: %q (%v), want only the message without expiration", d.Body, ok)
 	}
 	// An expiration that is not a number of milliseconds: 406.
-	bad, err := conn.Channel()
-	must(t, err)
-	publish(t, bad, "", "plain", amqp091.Publishing{Body: []byte("x"), Expiration: "soon"})
-	if _, err := bad.QueueDeclarePassive("plain", false, false, false, false, nil); amqpCode(err) != amqp091.PreconditionFailed {
-		t.Fatalf("after an invalid expiration: %v, want 406", err)
-	}
+	asyncChannelError(t, conn, amqp091.PreconditionFailed, "an invalid expiration", func(ch *amqp091.Channel) error {
+		return ch.PublishWithContext(context.Background(), "", "plain", false, false,
+			amqp091.Publishing{Body: []byte("x"), Expiration: "soon"})
+	})
 	// A negative x-message-ttl is refused too.
-	bad, err = conn.Channel()
+	bad, err := conn.Channel()
 	must(t, err)
 	if _, err := bad.QueueDeclare("neg", false, false, false, false, amqp091.Table{"x-message-ttl": int32(-1)}); amqpCode(err) != amqp091.PreconditionFailed {
 		t.Fatalf("x-message-ttl -1: %v, want 406", err)
