@@ -21,7 +21,7 @@ func startLoft(b *testing.B) client {
 	dir := dataDir(b, "loft-data-")
 	args := append([]string{"--fsync", "always", "--log-level", "warn"}, strings.Fields(os.Getenv("LOFT_BENCH_LOFT_ARGS"))...)
 	p := loftproc.Start(b, loftBin, dir, args...)
-	return &amqpClient{url: "amqp://guest:guest@" + p.AMQP + "/"}
+	return &amqpClient{url: "amqp://guest:guest@" + p.AMQP + "/", pid: p.Pid()}
 }
 
 // amqpClient drives an AMQP 0-9-1 broker (Loft, RabbitMQ) with
@@ -31,7 +31,11 @@ func startLoft(b *testing.B) client {
 type amqpClient struct {
 	url  string
 	args amqp.Table // queue.declare arguments: x-queue-type for quorum queues
+	pid  int        // the broker's process, when started as one here (Loft)
 }
+
+// brokerPid returns the broker's process id, or 0 when unknown.
+func (c *amqpClient) brokerPid() int { return c.pid }
 
 var errNack = errors.New("broker nacked the message")
 

@@ -95,6 +95,10 @@ func eachBroker(b *testing.B, w workload, report func(*testing.B, result)) {
 
 func reportThroughput(b *testing.B, r result) {
 	b.ReportMetric(r.msgsPerSec(), "msgs/s")
+	b.ReportMetric(float64(r.clientCPU.Microseconds())/float64(r.messages), "client-cpu-µs/msg")
+	if r.brokerCPU >= 0 {
+		b.ReportMetric(float64(r.brokerCPU.Microseconds())/float64(r.messages), "broker-cpu-µs/msg")
+	}
 }
 
 func reportLatency(b *testing.B, r result) {

@@ -56,12 +56,21 @@ type result struct {
 	messages  int
 	elapsed   time.Duration   // first publish to last receipt, summed over runs
 	latencies []time.Duration // publish start to receipt, every message
+	// CPU time spent during the runs by this process and by the broker
+	// (negative when the broker's is unknown).
+	clientCPU, brokerCPU time.Duration
 }
 
 func (r *result) add(o result) {
 	r.messages += o.messages
 	r.elapsed += o.elapsed
 	r.latencies = append(r.latencies, o.latencies...)
+	r.clientCPU += o.clientCPU
+	if r.brokerCPU >= 0 && o.brokerCPU >= 0 {
+		r.brokerCPU += o.brokerCPU
+	} else {
+		r.brokerCPU = -1
+	}
 }
 
 func (r result) msgsPerSec() float64 { return float64(r.messages) / r.elapsed.Seconds() }
@@ -87,11 +96,22 @@ func run(b *testing.B, c client, q string, w workload) result {
 	stop := make(chan struct{})
 	defer close(stop)
 
+	brokerCPU := func() time.Duration { return -1 }
+	if pc, ok := c.(pidClient); ok {
+		brokerCPU = func() time.Duration { return procCPU(pc.brokerPid()) }
+	}
+	cpu0, bcpu0 := selfCPU(), brokerCPU()
 	b.StartTimer()
 	start := clock()
 	go t.publish(pub, start, stop)
 	t.wait(b)
 	b.StopTimer()
+	cpu, bcpu := selfCPU()-cpu0, brokerCPU()
+	if bcpu0 >= 0 && bcpu >= 0 {
+		bcpu -= bcpu0
+	} else {
+		bcpu = -1
+	}
 
 	// Give a duplicate arriving right behind the last message the chance
 	// to be seen.
@@ -101,7 +121,7 @@ func run(b *testing.B, c client, q string, w workload) result {
 		b.Fatalf("%v (%s)", t.err, t.state())
 	default:
 	}
-	return result{messages: w.messages, elapsed: t.lastAt - start, latencies: t.latency}
+	return result{messages: w.messages, elapsed: t.lastAt - start, latencies: t.latency, clientCPU: cpu, brokerCPU: bcpu}
 }
 
 // within runs f and fails b if it errs or takes longer than stallTimeout.
