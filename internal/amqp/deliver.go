@@ -186,7 +186,7 @@ func (ch *channel) consume(m *frame.BasicConsume) error {
 	// a refusal must come instead of the answer.
 	cs := &consumer{ch: ch, tag: tag, q: q, noAck: m.NoAck, prefetch: int(ch.prefetch), held: true}
 	if !m.NoAck {
-		cs.timeout = c.consumerTimeout(q.Args)
+		cs.timeout = c.consumerTimeout(q)
 	}
 	ch.consumers[tag] = cs
 	c.omu.Unlock()
@@ -455,7 +455,7 @@ func (ch *channel) redispatch() {
 	for _, cs := range ch.consumers {
 		if cs.waiting && cs.q != nil {
 			cs.waiting = false
-			if !containsVQueue(qs, cs.q) {
+			if !slices.Contains(qs, cs.q) {
 				qs = append(qs, cs.q)
 			}
 		}
@@ -464,15 +464,6 @@ func (ch *channel) redispatch() {
 	for _, q := range qs {
 		q.Sub().Dispatch()
 	}
-}
-
-func containsVQueue(qs []*vhost.Queue, q *vhost.Queue) bool {
-	for _, have := range qs {
-		if have == q {
-			return true
-		}
-	}
-	return false
 }
 
 // recover requeues every unacked delivery of the channel. Redelivering to

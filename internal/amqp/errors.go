@@ -96,30 +96,37 @@ func codeName(code uint16) string {
 	return fmt.Sprintf("CODE_%d", code)
 }
 
+// modelErrors maps the model's sentinel errors to the reply codes
+// RabbitMQ gives for them; a connection error when conn is set.
+var modelErrors = []struct {
+	err  error
+	code uint16
+	conn bool
+}{
+	{vhost.ErrNotFound, frame.NotFound, false},
+	{vhost.ErrInequivalent, frame.PreconditionFailed, false},
+	{vhost.ErrInUse, frame.PreconditionFailed, false},
+	{vhost.ErrNotEmpty, frame.PreconditionFailed, false},
+	{vhost.ErrArgument, frame.PreconditionFailed, false},
+	{vhost.ErrLocked, frame.ResourceLocked, false},
+	{vhost.ErrAccess, frame.AccessRefused, false},
+	{vhost.ErrUnknownType, frame.CommandInvalid, true},
+}
+
 // modelError maps an error of the vhost or queue model to the protocol
-// error RabbitMQ gives for it, failing method m.
+// error RabbitMQ gives for it, failing method m. The reply text is the
+// error's, without the sentinel's prefix.
 func modelError(m frame.Method, err error) *Error {
-	text := func(sentinel error) string {
-		return strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
+	for _, e := range modelErrors {
+		if errors.Is(err, e.err) {
+			text := strings.TrimPrefix(err.Error(), e.err.Error()+": ")
+			if e.conn {
+				return connError(e.code, m, "%s", text)
+			}
+			return channelError(e.code, m, "%s", text)
+		}
 	}
-	switch {
-	case errors.Is(err, vhost.ErrNotFound):
-		return channelError(frame.NotFound, m, "%s", text(vhost.ErrNotFound))
-	case errors.Is(err, vhost.ErrInequivalent):
-		return channelError(frame.PreconditionFailed, m, "%s", text(vhost.ErrInequivalent))
-	case errors.Is(err, vhost.ErrInUse):
-		return channelError(frame.PreconditionFailed, m, "%s", text(vhost.ErrInUse))
-	case errors.Is(err, vhost.ErrNotEmpty):
-		return channelError(frame.PreconditionFailed, m, "%s", text(vhost.ErrNotEmpty))
-	case errors.Is(err, vhost.ErrArgument):
-		return channelError(frame.PreconditionFailed, m, "%s", text(vhost.ErrArgument))
-	case errors.Is(err, vhost.ErrLocked):
-		return channelError(frame.ResourceLocked, m, "%s", text(vhost.ErrLocked))
-	case errors.Is(err, vhost.ErrAccess):
-		return channelError(frame.AccessRefused, m, "%s", text(vhost.ErrAccess))
-	case errors.Is(err, vhost.ErrUnknownType):
-		return connError(frame.CommandInvalid, m, "%s", text(vhost.ErrUnknownType))
-	case errors.Is(err, vhost.ErrClosed), errors.Is(err, queue.ErrClosed):
+	if errors.Is(err, vhost.ErrClosed) || errors.Is(err, queue.ErrClosed) {
 		return connError(frame.ConnectionForced, m, "broker shutting down")
 	}
 	return connError(frame.InternalError, m, "%v", err)

@@ -11,39 +11,16 @@ import (
 	"time"
 
 	"github.com/loftmq/loft/internal/amqp/frame"
+	"github.com/loftmq/loft/internal/vhost"
 )
 
-// consumerTimeout returns the timeout for consumers of a queue with args.
-func (c *conn) consumerTimeout(args frame.Table) time.Duration {
-	if v, ok := args.Get("x-consumer-timeout"); ok {
-		switch n := v.(type) {
-		case int8, int16, int32, int64, uint8, uint16, uint32:
-			if ms := toInt64(n); ms > 0 {
-				return time.Duration(ms) * time.Millisecond
-			}
-		}
+// consumerTimeout returns the timeout for consumers of q: its own
+// x-consumer-timeout, else the server's.
+func (c *conn) consumerTimeout(q *vhost.Queue) time.Duration {
+	if q.ConsumerTimeout > 0 {
+		return q.ConsumerTimeout
 	}
 	return c.s.cfg.ConsumerTimeout
-}
-
-func toInt64(v any) int64 {
-	switch n := v.(type) {
-	case int8:
-		return int64(n)
-	case int16:
-		return int64(n)
-	case int32:
-		return int64(n)
-	case int64:
-		return n
-	case uint8:
-		return int64(n)
-	case uint16:
-		return int64(n)
-	case uint32:
-		return int64(n)
-	}
-	return 0
 }
 
 // watch registers cs for timeout checks, starting the connection's

@@ -122,11 +122,10 @@ func (q *Queue) Get(noAck bool) (m *Message, redelivered bool, returns, remainin
 // peek returns the message to deliver next without taking it, and whether
 // it is a requeued one; nil when none can be had now.
 func (q *Queue) peek() (*Message, bool) {
-	now := q.now().UnixMilli()
 	for len(q.requeued) > 0 {
 		o := q.requeued[0]
 		m := q.fetch(o)
-		if m != nil && !q.expired(m, now) {
+		if m != nil && !q.expired(m) {
 			return m, true
 		}
 		// Expired, or unreadable: it cannot be delivered again; gone.
@@ -151,7 +150,7 @@ func (q *Queue) peek() (*Message, bool) {
 			return nil, false
 		}
 		stale := !m.Persistent && m.Offset < q.bootEnd
-		if stale || q.expired(m, now) {
+		if stale || q.expired(m) {
 			// A transient message of an earlier run (forgotten), or an
 			// expired one (dead-lettered): gone.
 			if !stale && q.deadLetter != nil {
@@ -178,12 +177,13 @@ func (q *Queue) expiresAt(m *Message) int64 {
 	return at
 }
 
-// expired reports whether m has expired at now (ms). A message whose
-// expiry is this very millisecond may still go to a consumer waiting for
-// it, as RabbitMQ delivers a message with TTL 0 if it can at once.
-func (q *Queue) expired(m *Message, now int64) bool {
+// expired reports whether m has expired. A message whose expiry is this
+// very millisecond may still go to a consumer waiting for it, as RabbitMQ
+// delivers a message with TTL 0 if it can at once. The clock is read only
+// for messages that can expire.
+func (q *Queue) expired(m *Message) bool {
 	at := q.expiresAt(m)
-	return at != 0 && now > at
+	return at != 0 && q.now().UnixMilli() > at
 }
 
 // armExpiry makes sure expired messages at the head go even when nobody

@@ -129,6 +129,7 @@ func Open(opts Options) (*Hosts, error) {
 		claimed[q.logName()], claimed[q.ackLogName()] = true, true
 		v.queues[q.Name] = q
 		q.expires, _ = queueExpires(args)
+		q.ConsumerTimeout, _ = positiveMillis(args, "x-consumer-timeout")
 		v.armExpiry(q) // a restart counts as a use, as in RabbitMQ
 	}
 	for _, kv := range h.md.Scan(meta.Prefix(kindBinding)) {

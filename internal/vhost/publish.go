@@ -2,6 +2,7 @@ package vhost
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,7 +139,7 @@ func (v *Vhost) route(x *Exchange, p *Publishing, headers *map[string]any, s *ro
 				continue
 			}
 			found = true
-			if !containsQueue(s.queues, q) {
+			if !slices.Contains(s.queues, q) {
 				s.queues = append(s.queues, q)
 			}
 			continue
@@ -154,15 +155,6 @@ func (v *Vhost) route(x *Exchange, p *Publishing, headers *map[string]any, s *ro
 			v.route(alt, p, headers, s)
 		}
 	}
-}
-
-func containsQueue(qs []*Queue, q *Queue) bool {
-	for _, have := range qs {
-		if have == q {
-			return true
-		}
-	}
-	return false
 }
 
 // join calls done once every one of left appends has completed.

@@ -66,6 +66,10 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
+	consumerTimeout, err := positiveMillis(d.Args, "x-consumer-timeout")
+	if err != nil {
+		return nil, err
+	}
 	if v, ok := d.Args.Get("x-single-active-consumer"); ok {
 		if _, isBool := v.(bool); !isBool {
 			return nil, fmt.Errorf("%w: invalid arg 'x-single-active-consumer': %v", ErrArgument, v)
@@ -94,7 +98,7 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 		}
 	}
 	v.queues[q.Name] = q
-	q.expires = expires
+	q.expires, q.ConsumerTimeout = expires, consumerTimeout
 	v.armExpiry(q)
 	return q, nil
 }
@@ -108,13 +112,19 @@ func singleActive(args frame.Table) bool {
 
 // queueExpires reads x-expires: a positive integer of milliseconds.
 func queueExpires(args frame.Table) (time.Duration, error) {
-	v, ok := args.Get("x-expires")
+	return positiveMillis(args, "x-expires")
+}
+
+// positiveMillis reads an argument that must be a positive integer of
+// milliseconds; 0 when absent.
+func positiveMillis(args frame.Table, name string) (time.Duration, error) {
+	v, ok := args.Get(name)
 	if !ok {
 		return 0, nil
 	}
 	ms, isInt := asInt(v)
 	if !isInt || ms <= 0 {
-		return 0, fmt.Errorf("%w: invalid arg 'x-expires': %v", ErrArgument, v)
+		return 0, fmt.Errorf("%w: invalid arg '%s': %v", ErrArgument, name, v)
 	}
 	return time.Duration(ms) * time.Millisecond, nil
 }

@@ -99,14 +99,7 @@ func newExchange(name, kind string, durable, autoDelete, internal bool, args fra
 		Name: name, Type: kind, Durable: durable, AutoDelete: autoDelete, Internal: internal,
 		Args: args, router: route.New[dest](k), dedup: dedup,
 	}
-	if v, ok := args.Get("alternate-exchange"); ok {
-		switch s := v.(type) {
-		case string:
-			x.alternate = s
-		case []byte:
-			x.alternate = string(s)
-		}
-	}
+	x.alternate, _ = argString(args, "alternate-exchange")
 	return x, nil
 }
 
@@ -123,6 +116,10 @@ type Queue struct {
 	id       string
 	q        *queue.Queue
 	consumed bool // has had a consumer: auto-delete applies
+
+	// ConsumerTimeout is x-consumer-timeout: how long a delivery may stay
+	// unacked; 0 leaves it to the server's default.
+	ConsumerTimeout time.Duration
 
 	// x-expires: the queue is deleted once unused (no consumers, no
 	// get, no redeclaration) that long.
