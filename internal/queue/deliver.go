@@ -2,7 +2,6 @@ package queue
 
 import (
 	"container/heap"
-	"fmt"
 	"time"
 )
 
@@ -348,5 +347,3 @@ func (h *offsetHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return x
 }
-
-func (q *Queue) String() string { return fmt.Sprintf("queue %s", q.name) }

@@ -295,17 +295,6 @@ func (v *Vhost) Queue(name string, owner uint64) (*Queue, error) {
 	return q, nil
 }
 
-// Queues returns every queue of the vhost.
-func (v *Vhost) Queues() []*Queue {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	out := make([]*Queue, 0, len(v.queues))
-	for _, q := range v.queues {
-		out = append(out, q)
-	}
-	return out
-}
-
 // DeleteQueue deletes a queue and returns how many messages it had ready.
 // Deleting a missing queue succeeds, as in RabbitMQ 3.
 func (v *Vhost) DeleteQueue(name string, ifUnused, ifEmpty bool, owner uint64) (int, error) {

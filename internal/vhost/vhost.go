@@ -42,9 +42,6 @@ func newVhost(h *Hosts, name string) *Vhost {
 	return v
 }
 
-// Name returns the vhost's name.
-func (v *Vhost) Name() string { return v.name }
-
 // dest is a binding's destination: a queue or an exchange.
 type dest struct {
 	queue bool
