@@ -3,12 +3,12 @@ package loftproc
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -36,27 +36,42 @@ type Process struct {
 	cmd   *exec.Cmd
 	log   *syncBuffer
 
-	killed bool // Kill ended the process: stop has nothing to check
+	exited  chan struct{} // closed when the process has ended
+	waitErr error         // how it ended; read after exited is closed
+	killed  bool          // Kill ended the process: stop has nothing to check
 }
 
 // Start runs bin serve on dataDir, with the Kafka, AMQP and HTTP listeners
-// on free loopback ports, plus args, and waits up to 15 s for
-// /readyz. When tb ends, the process gets SIGTERM and must exit 0 within
-// 15 s; its log is printed if the test failed.
+// on ports the kernel picks (read back from the "listening" log lines, so
+// two tests can never be handed the same port), plus args, and waits up to
+// 15 s for /readyz. When tb ends, the process gets SIGTERM and must exit 0
+// within 15 s; its log is printed if the test failed.
 func Start(tb testing.TB, bin, dataDir string, args ...string) *Process {
 	tb.Helper()
-	p := &Process{Kafka: freePort(tb), AMQP: freePort(tb), HTTP: freePort(tb), log: &syncBuffer{}}
+	p := &Process{log: &syncBuffer{}, exited: make(chan struct{})}
+	const kernelPicks = "127.0.0.1:0"
 	all := append([]string{"serve", "--data-dir", dataDir,
-		"--kafka-addr", p.Kafka, "--amqp-addr", p.AMQP, "--http-addr", p.HTTP}, args...)
+		"--kafka-addr", kernelPicks, "--amqp-addr", kernelPicks, "--http-addr", kernelPicks}, args...)
 	p.cmd = exec.Command(bin, all...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.exited)
+	}()
 	tb.Cleanup(func() { p.stop(tb) })
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if resp, err := http.Get("http://" + p.HTTP + "/readyz"); err == nil {
+		select {
+		case <-p.exited:
+			tb.Fatalf("loft exited before it was ready: %v", p.waitErr)
+		default:
+		}
+		if p.HTTP == "" || p.AMQP == "" || p.Kafka == "" {
+			p.readAddrs()
+		} else if resp, err := http.Get("http://" + p.HTTP + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return p
@@ -69,6 +84,32 @@ func Start(tb testing.TB, bin, dataDir string, args ...string) *Process {
 	}
 }
 
+// readAddrs fills in the listeners' addresses from the log lines
+// "msg=listening proto=P addr=A" written so far.
+func (p *Process) readAddrs() {
+	for _, line := range strings.Split(p.log.String(), "\n") {
+		if !strings.Contains(line, "msg=listening ") {
+			continue
+		}
+		var proto, addr string
+		for _, field := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(field, "proto="); ok {
+				proto = v
+			} else if v, ok := strings.CutPrefix(field, "addr="); ok {
+				addr = v
+			}
+		}
+		switch proto {
+		case "kafka":
+			p.Kafka = addr
+		case "amqp":
+			p.AMQP = addr
+		case "http":
+			p.HTTP = addr
+		}
+	}
+}
+
 // Kill ends the process with SIGKILL, as a crash or power loss would from
 // the broker's point of view, and waits for it to be gone.
 func (p *Process) Kill() {
@@ -77,7 +118,7 @@ func (p *Process) Kill() {
 	}
 	p.killed = true
 	p.cmd.Process.Kill()
-	p.cmd.Wait()
+	<-p.exited
 }
 
 // Pid returns the process id.
@@ -94,31 +135,19 @@ func (p *Process) stop(tb testing.TB) {
 		return
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
-			tb.Errorf("loft exited with %v", err)
+	case <-p.exited:
+		if p.waitErr != nil {
+			tb.Errorf("loft exited with %v", p.waitErr)
 		}
 	case <-time.After(15 * time.Second):
 		p.cmd.Process.Kill()
-		<-done
+		<-p.exited
 		tb.Errorf("loft did not stop within 15 s of SIGTERM")
 	}
 	if tb.Failed() {
 		tb.Logf("loft log:\n%s", p.log.String())
 	}
-}
-
-func freePort(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // syncBuffer collects a process's output from two writers.
