@@ -630,3 +630,69 @@ func TestDeduplicationExchange(t *testing.T) {
 		t.Fatalf("dedup exchange without x-cache-size: %v, want 406", err)
 	}
 }
+
+func TestDeduplicationQueue(t *testing.T) {
+	_, conn, ch := session(t)
+	_, err := ch.QueueDeclare("jobs", false, false, false, false, amqp091.Table{"x-message-deduplication": true})
+	must(t, err)
+	must(t, ch.Confirm(false))
+	confirms := ch.NotifyPublish(make(chan amqp091.Confirmation, 8))
+	send := func(queue, id, body string) {
+		t.Helper()
+		publish(t, ch, "", queue, amqp091.Publishing{Headers: amqp091.Table{"x-deduplication-header": id}, Body: []byte(body)})
+		select {
+		case c := <-confirms:
+			if !c.Ack {
+				t.Fatalf("%s: nacked", body)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no confirm", body)
+		}
+	}
+	count := func(queue string) int {
+		t.Helper()
+		q, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil)
+		must(t, err)
+		return q.Messages
+	}
+	send("jobs", "a", "first a")
+	send("jobs", "a", "a while a is ready") // a duplicate is still acked
+	send("jobs", "b", "first b")
+	if n := count("jobs"); n != 2 {
+		t.Fatalf("jobs holds %d, want 2", n)
+	}
+	m, ok, err := ch.Get("jobs", false) // first a, now unacked: still in the queue
+	must(t, err)
+	if !ok || string(m.Body) != "first a" {
+		t.Fatalf("got %v %q", ok, m.Body)
+	}
+	send("jobs", "a", "a while a is unacked")
+	if n := count("jobs"); n != 1 {
+		t.Fatalf("jobs holds %d ready, want 1 (b)", n)
+	}
+	must(t, m.Ack(false))
+	send("jobs", "a", "a after a was acked")
+	for _, want := range []string{"first b", "a after a was acked"} {
+		if got := getEventually(t, ch, "jobs"); string(got.Body) != want {
+			t.Fatalf("got %q, want %q", got.Body, want)
+		}
+	}
+
+	// x-cache-size bounds the keys remembered: the oldest is forgotten.
+	_, err = ch.QueueDeclare("bounded", false, false, false, false,
+		amqp091.Table{"x-message-deduplication": true, "x-cache-size": int32(1)})
+	must(t, err)
+	send("bounded", "a", "a")
+	send("bounded", "b", "b")
+	send("bounded", "a", "a again, forgotten")
+	if n := count("bounded"); n != 3 {
+		t.Fatalf("bounded holds %d, want 3", n)
+	}
+
+	bad, err := conn.Channel()
+	must(t, err)
+	_, err = bad.QueueDeclare("badarg", false, false, false, false, amqp091.Table{"x-message-deduplication": "yes"})
+	if amqpCode(err) != amqp091.PreconditionFailed {
+		t.Fatalf("x-message-deduplication \"yes\": %v, want 406", err)
+	}
+}

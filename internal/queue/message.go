@@ -25,6 +25,10 @@ type Message struct {
 	// Expires is when the message expires, in ms since the epoch (its
 	// AMQP expiration property), or 0 for never.
 	Expires int64
+	// DedupKey is the message's deduplication key (its
+	// x-deduplication-header), for a deduplicating queue; it is not
+	// stored, but read back from the properties (Config.DedupKey).
+	DedupKey string
 }
 
 // size is what the message counts against the cache's byte budget.

@@ -93,6 +93,15 @@ type Config struct {
 	// (x-delivery-limit). Counts are kept in memory: a restart resets them.
 	HasDeliveryLimit bool
 	DeliveryLimit    int64
+	// With Deduplicate (x-message-deduplication), a message whose
+	// DedupKey is that of a message in the queue, ready or unacked, is
+	// not enqueued but reported stored, so that its publisher sees
+	// success. DedupKey reads a stored message's key when the queue is
+	// opened. DedupLimit, if positive, bounds the keys remembered
+	// (x-cache-size): past it the oldest are forgotten.
+	Deduplicate bool
+	DedupKey    func(m *Message) string
+	DedupLimit  int
 	// DeadLetter, if not nil, is given every message that dies in the
 	// queue (rejected without requeue, expired) with the reason, RabbitMQ's
 	// names: ReasonRejected, ReasonExpired. It is called with the queue's
@@ -138,6 +147,7 @@ type Queue struct {
 	deliveryLimit int64
 	returns       map[int64]int32
 	singleActive  bool
+	dedupLimit    int
 	deadLetter    func(m *Message, reason string)
 	now           func() time.Time
 	failed        atomic.Pointer[error]
@@ -180,6 +190,13 @@ type Queue struct {
 	mayExpire  bool        // a TTL is set or a message with an expiration came
 	ackRecords int
 	trimmed    time.Time
+
+	// dedupKeys maps the deduplication keys of the messages in the queue
+	// to their offsets (nil unless Deduplicate); dedupOrder holds them
+	// oldest first; see dedup.go.
+	dedupKeys  map[string]int64
+	dedupOrder []dedupRef
+	dedupSwept int
 }
 
 // Open opens a queue over its logs, replaying the ack log.
@@ -203,6 +220,7 @@ func Open(cfg Config) (*Queue, error) {
 		maxBytes:      -1,
 		deliveryLimit: -1,
 		singleActive:  cfg.SingleActiveConsumer,
+		dedupLimit:    cfg.DedupLimit,
 		overflow:      cfg.Overflow,
 		deadLetter:    cfg.DeadLetter,
 		now:           cfg.Now,
@@ -233,10 +251,25 @@ func Open(cfg Config) (*Queue, error) {
 	q.next, q.cacheBase, q.raBase = q.floor, q.end, q.end
 	q.ready = q.end - q.floor - q.acked.count(q.floor, q.end)
 	q.bootDelivered = q.delivered
-	if q.maxBytes >= 0 {
-		// Only a queue bounded in bytes needs them, and its backlog is
-		// bounded by that too: reading it back is cheap.
-		if err := q.countReadyBytes(); err != nil {
+	if cfg.Deduplicate {
+		q.dedupKeys = make(map[string]int64)
+	}
+	// Only a queue bounded in bytes needs its ready bytes, and its backlog
+	// is bounded by that too: reading it back is cheap. A deduplicating
+	// queue reads its keys back, the price of its promise.
+	countBytes := q.maxBytes >= 0
+	if countBytes || (cfg.Deduplicate && cfg.DedupKey != nil) {
+		err := q.scanLive(func(m *Message) {
+			if countBytes {
+				q.readyBytes += int64(len(m.Body))
+			}
+			if q.dedupKeys != nil && cfg.DedupKey != nil {
+				if key := cfg.DedupKey(m); key != "" {
+					q.remember(key, m.Offset)
+				}
+			}
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -283,9 +316,9 @@ func (q *Queue) replayAcks() error {
 	return nil
 }
 
-// countReadyBytes sums the bodies of the ready messages, reading them
-// back from the log, at Open.
-func (q *Queue) countReadyBytes() error {
+// scanLive reads back from the log, at Open, every message still in the
+// queue, and gives it to fn.
+func (q *Queue) scanLive(fn func(m *Message)) error {
 	var buf []byte
 	var err error
 	for off := q.floor; off < q.end; {
@@ -295,11 +328,11 @@ func (q *Queue) countReadyBytes() error {
 		}
 		buf, err = q.log.Read(buf[:0], off, 1<<20)
 		if err != nil {
-			return fmt.Errorf("queue %s: count ready bytes: %w", q.name, err)
+			return fmt.Errorf("queue %s: read back: %w", q.name, err)
 		}
 		ms, err := decode(nil, buf)
 		if err != nil || len(ms) == 0 {
-			return fmt.Errorf("queue %s: count ready bytes at %d: %v", q.name, off, err)
+			return fmt.Errorf("queue %s: read back at %d: %v", q.name, off, err)
 		}
 		from := off
 		for _, m := range ms {
@@ -307,12 +340,12 @@ func (q *Queue) countReadyBytes() error {
 				continue
 			}
 			if ok, _ := q.acked.has(m.Offset); !ok && (m.Persistent || m.Offset >= q.bootEnd) {
-				q.readyBytes += int64(len(m.Body))
+				fn(m)
 			}
 			off = m.Offset + 1
 		}
 		if off == from {
-			return fmt.Errorf("queue %s: count ready bytes: no message at %d", q.name, off)
+			return fmt.Errorf("queue %s: read back: no message at %d", q.name, off)
 		}
 	}
 	return nil
@@ -335,6 +368,11 @@ func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
 	if q.closed {
 		q.mu.Unlock()
 		done(ErrClosed)
+		return
+	}
+	if q.dedupKeys != nil && m.DedupKey != "" && q.duplicate(m.DedupKey) {
+		q.mu.Unlock()
+		done(nil)
 		return
 	}
 	full := (q.maxLen >= 0 && q.ready >= q.maxLen) ||
@@ -365,6 +403,9 @@ func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
 	q.mayExpire = q.mayExpire || m.Expires != 0
 	q.end = base + 1
 	q.addToCache(&mm)
+	if q.dedupKeys != nil && m.DedupKey != "" {
+		q.remember(m.DedupKey, base)
+	}
 	q.ready++
 	q.readyBytes += int64(len(m.Body))
 	q.dispatchLocked()

@@ -350,3 +350,42 @@ func TestMaxLengthBytesAcrossRestart(t *testing.T) {
 		t.Fatalf("head after overflow: %v, want offset %d", got, m.Offset+1)
 	}
 }
+
+// TestDedupKeysStayBounded acks messages out of order, newest first, so
+// that gone keys pile up behind the oldest, which stays: the sweep must
+// still keep the remembered keys near the messages present.
+func TestDedupKeysStayBounded(t *testing.T) {
+	st := newStore(t)
+	q, err := Open(Config{Name: "q", Log: st.log("q"), Acks: st.log("q.acks"), Deduplicate: true,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	var first *Message
+	for i := range 10000 {
+		m := &Message{Properties: []byte{0, 0}, Body: []byte("x"), Persistent: true, DedupKey: fmt.Sprint("k", i)}
+		done := make(chan error, 1)
+		q.Enqueue(Encode(nil, m), m, func(err error) { done <- err })
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		got, _ := get(t, q)
+		if i == 0 {
+			first = got // held unacked throughout
+		} else {
+			q.Ack(got.Offset)
+		}
+	}
+	q.mu.Lock()
+	keys, order := len(q.dedupKeys), len(q.dedupOrder)
+	dup := q.duplicate("k0")
+	q.mu.Unlock()
+	if !dup {
+		t.Fatal("k0 is unacked in the queue but not a duplicate")
+	}
+	if keys > 3000 || order > 3000 {
+		t.Fatalf("%d keys, %d in order for 1 message present", keys, order)
+	}
+	q.Ack(first.Offset)
+}

@@ -9,6 +9,11 @@ package vhost
 // the header is keyed by its message-id property. A duplicate is
 // confirmed to its publisher like any accepted message.
 //
+// A queue declared with x-message-deduplication true does not enqueue a
+// message whose x-deduplication-header value is that of a message it
+// holds (queue/dedup.go); x-cache-size, if given, bounds the keys it
+// remembers.
+//
 // A durable exchange's cache survives restarts: each new value is
 // appended to a log of its own (__dedup.<id>), without waiting for fsync,
 // and replayed at start; the log is trimmed behind the oldest value kept.
@@ -22,6 +27,7 @@ import (
 
 	"github.com/loftmq/loft/internal/amqp/frame"
 	"github.com/loftmq/loft/internal/logstore"
+	"github.com/loftmq/loft/internal/queue"
 )
 
 const dedupKind = "x-message-deduplication"
@@ -68,21 +74,62 @@ func newDedupCache(args frame.Table) (*dedupCache, error) {
 
 // key returns what deduplicates p, if anything.
 func (c *dedupCache) key(p *Publishing) (string, bool) {
-	if v, ok := p.Headers.Get("x-deduplication-header"); ok {
-		switch k := v.(type) {
-		case string:
-			return k, true
-		case []byte:
-			return string(k), true
-		case nil:
-			return "", false
-		}
-		return fmt.Sprint(v), true
+	if k, ok := headerKey(p.Headers); ok {
+		return k, true
 	}
 	if c.messageID && p.MessageID != "" {
 		return p.MessageID, true
 	}
 	return "", false
+}
+
+// headerKey returns the x-deduplication-header value of headers, as a
+// string, if it has one.
+func headerKey(headers frame.Table) (string, bool) {
+	v, ok := headers.Get("x-deduplication-header")
+	if !ok {
+		return "", false
+	}
+	switch k := v.(type) {
+	case string:
+		return k, k != ""
+	case []byte:
+		return string(k), len(k) > 0
+	case nil:
+		return "", false
+	}
+	return fmt.Sprint(v), true
+}
+
+// storedKey reads the deduplication key of a stored message back from its
+// properties, for a deduplicating queue being opened.
+func storedKey(m *queue.Message) string {
+	p, err := frame.DecodeProperties(m.Properties)
+	if err != nil {
+		return ""
+	}
+	k, _ := headerKey(p.Headers)
+	return k
+}
+
+// queueDedup reads a queue's x-message-deduplication and, with it, the
+// optional bound x-cache-size.
+func queueDedup(args frame.Table) (on bool, limit int, err error) {
+	v, ok := args.Get("x-message-deduplication")
+	if !ok {
+		return false, 0, nil
+	}
+	if on, ok = v.(bool); !ok {
+		return false, 0, fmt.Errorf("%w: invalid arg 'x-message-deduplication': %v", ErrArgument, v)
+	}
+	if v, ok := args.Get("x-cache-size"); ok && on {
+		n, isInt := asInt(v)
+		if !isInt || n <= 0 {
+			return false, 0, fmt.Errorf("%w: invalid arg 'x-cache-size': %v", ErrArgument, v)
+		}
+		limit = int(n)
+	}
+	return on, limit, nil
 }
 
 // seen reports whether p duplicates a message seen before; if not, it

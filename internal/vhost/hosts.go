@@ -243,12 +243,14 @@ func (h *Hosts) openQueue(v *Vhost, q *Queue, create bool) error {
 	}
 	ttl, _ := messageTTL(q.Args)
 	lim, _ := lengthLimit(q.Args)
+	dedup, dedupLimit, _ := queueDedup(q.Args)
 	q.q, err = queue.Open(queue.Config{Name: q.Name, Log: l, Acks: acks, CacheBytes: h.opts.CacheBytes,
 		MessageTTL: ttl, HasMaxLength: lim.has, MaxLength: lim.max, Overflow: lim.overflow,
 		HasMaxLengthBytes: lim.hasBytes, MaxLengthBytes: lim.maxBytes,
 		HasDeliveryLimit: lim.hasDeliveryLimit, DeliveryLimit: lim.deliveryLimit,
 		SingleActiveConsumer: singleActive(q.Args),
-		DeadLetter:           h.deadLetterHook(v, q), Budget: h.budget, Logger: h.logger})
+		Deduplicate:          dedup, DedupKey: storedKey, DedupLimit: dedupLimit,
+		DeadLetter: h.deadLetterHook(v, q), Budget: h.budget, Logger: h.logger})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}

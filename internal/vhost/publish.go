@@ -99,6 +99,7 @@ func (v *Vhost) publish(p *Publishing, keep func(*Queue) bool, done func(error))
 	if p.Expiration >= 0 {
 		m.Expires = m.Timestamp + p.Expiration
 	}
+	m.DedupKey, _ = headerKey(p.Headers)
 	s.batch = queue.Encode(s.batch[:0], &m)
 	n := len(s.queues)
 	if n == 1 {

@@ -70,6 +70,9 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, _, err := queueDedup(d.Args); err != nil {
+		return nil, err
+	}
 	if v, ok := d.Args.Get("x-single-active-consumer"); ok {
 		if _, isBool := v.(bool); !isBool {
 			return nil, fmt.Errorf("%w: invalid arg 'x-single-active-consumer': %v", ErrArgument, v)

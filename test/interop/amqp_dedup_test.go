@@ -12,8 +12,9 @@ import (
 )
 
 // TestAMQPDeduplicationSurvivesSIGKILL checks that a durable
-// x-message-deduplication exchange remembers what it saw across a crash:
-// a publisher retrying after the restart does not create a duplicate.
+// x-message-deduplication exchange remembers what it saw across a crash,
+// and a deduplicating queue what it holds: a publisher retrying after the
+// restart does not create a duplicate.
 func TestAMQPDeduplicationSurvivesSIGKILL(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	publish := func(p *loftproc.Process, id string) {
@@ -37,6 +38,9 @@ func TestAMQPDeduplicationSurvivesSIGKILL(t *testing.T) {
 		if err := ch.QueueBind("ledger", "", "payments", false, nil); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := ch.QueueDeclare("refunds", true, false, false, false, amqp.Table{"x-message-deduplication": true}); err != nil {
+			t.Fatal(err)
+		}
 		if err := ch.Confirm(false); err != nil {
 			t.Fatal(err)
 		}
@@ -50,6 +54,15 @@ func TestAMQPDeduplicationSurvivesSIGKILL(t *testing.T) {
 		}
 		if ok, err := dc.WaitContext(ctx); !ok || err != nil {
 			t.Fatalf("confirm of %s: %v %v", id, ok, err)
+		}
+		dc, err = ch.PublishWithDeferredConfirmWithContext(ctx, "", "refunds", false, false, amqp.Publishing{
+			DeliveryMode: amqp.Persistent, Headers: amqp.Table{"x-deduplication-header": "refund-of-" + id}, Body: []byte(id),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := dc.WaitContext(ctx); !ok || err != nil {
+			t.Fatalf("confirm of refund-of-%s: %v %v", id, ok, err)
 		}
 	}
 	p := loftproc.Start(t, loftBin, dir)
@@ -69,11 +82,13 @@ func TestAMQPDeduplicationSurvivesSIGKILL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := ch.QueueDeclarePassive("ledger", true, false, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if q.Messages != 2 {
-		t.Fatalf("ledger holds %d messages, want 2: payment-1 once, payment-2", q.Messages)
+	for _, name := range []string{"ledger", "refunds"} {
+		q, err := ch.QueueDeclarePassive(name, true, false, false, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Messages != 2 {
+			t.Fatalf("%s holds %d messages, want 2: payment-1 once, payment-2", name, q.Messages)
+		}
 	}
 }
