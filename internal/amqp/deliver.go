@@ -19,6 +19,7 @@ import (
 // delivery is one unacked message of a channel.
 type delivery struct {
 	q      *vhost.Queue
+	sub    *queue.Queue // where it is settled: q's, or one of its priority levels
 	offset int64
 	cs     *consumer // nil for basic.get
 	at     int64     // unix ns when delivered, for consumer timeouts
@@ -43,7 +44,7 @@ type consumer struct {
 }
 
 // Deliver is called by the queue, under its lock, to offer m.
-func (cs *consumer) Deliver(_ *queue.Queue, m *queue.Message, redelivered bool, returns int) bool {
+func (cs *consumer) Deliver(from *queue.Queue, m *queue.Message, redelivered bool, returns int) bool {
 	ch := cs.ch
 	c := ch.c
 	c.omu.Lock()
@@ -77,7 +78,7 @@ func (cs *consumer) Deliver(_ *queue.Queue, m *queue.Message, redelivered bool, 
 	}
 	c.out = appendContent(out, ch.id, withDeliveryCount(m.Properties, returns), m.Body, c.frameMax)
 	if !cs.noAck {
-		d := delivery{q: cs.q, offset: m.Offset, cs: cs}
+		d := delivery{q: cs.q, sub: from, offset: m.Offset, cs: cs}
 		if cs.timeout > 0 {
 			d.at = time.Now().UnixNano()
 		}
@@ -262,7 +263,7 @@ func (ch *channel) get(m *frame.BasicGet) error {
 	if err != nil {
 		return err
 	}
-	msg, redelivered, returns, left, err := q.Sub().Get(m.NoAck)
+	from, msg, redelivered, returns, left, err := q.Sub().Get(m.NoAck)
 	if err != nil {
 		return modelError(m, err)
 	}
@@ -282,7 +283,7 @@ func (ch *channel) get(m *frame.BasicGet) error {
 	}
 	c.out = appendContent(out, ch.id, withDeliveryCount(msg.Properties, returns), msg.Body, c.frameMax)
 	if !m.NoAck {
-		ch.unacked[tag] = delivery{q: q, offset: msg.Offset}
+		ch.unacked[tag] = delivery{q: q, sub: from, offset: msg.Offset}
 		ch.order = append(ch.order, tag)
 	}
 	c.wake()
@@ -423,11 +424,11 @@ func outcomeOf(reject, requeue bool) outcome {
 // apply settles deliveries, queue by queue.
 func apply(ds []delivery, how outcome) {
 	for len(ds) > 0 {
-		q := ds[0].q
+		q := ds[0].sub
 		offsets := make([]int64, 0, len(ds))
 		rest := ds[:0]
 		for _, d := range ds {
-			if d.q == q {
+			if d.sub == q {
 				offsets = append(offsets, d.offset)
 			} else {
 				rest = append(rest, d)
@@ -435,11 +436,11 @@ func apply(ds []delivery, how outcome) {
 		}
 		switch how {
 		case ackThem:
-			q.Sub().Ack(offsets...)
+			q.Ack(offsets...)
 		case requeueThem:
-			q.Sub().Requeue(offsets...)
+			q.Requeue(offsets...)
 		case rejectThem:
-			q.Sub().Reject(offsets...)
+			q.Reject(offsets...)
 		}
 		ds = rest
 	}

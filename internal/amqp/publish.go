@@ -176,7 +176,7 @@ func (ch *channel) route(p *incoming, done func(error)) error {
 		Exchange: p.m.Exchange, RoutingKey: p.m.RoutingKey,
 		Properties: p.props, Headers: p.header.Headers,
 		Persistent: p.header.DeliveryMode == 2, Body: p.body,
-		Expiration: p.expiration, MessageID: p.header.MessageID,
+		Expiration: p.expiration, MessageID: p.header.MessageID, Priority: p.header.Priority,
 	}
 	var n int
 	var err error

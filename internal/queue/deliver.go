@@ -21,6 +21,11 @@ type Consumer interface {
 // An exclusive consumer needs a queue without consumers and keeps others
 // out until removed.
 func (q *Queue) AddConsumer(c Consumer, exclusive bool) error {
+	return q.addConsumer(c, exclusive, true)
+}
+
+// addConsumer is AddConsumer, offering c messages at once if dispatch.
+func (q *Queue) addConsumer(c Consumer, exclusive, dispatch bool) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
@@ -31,7 +36,9 @@ func (q *Queue) AddConsumer(c Consumer, exclusive bool) error {
 	}
 	q.consumers = append(q.consumers, c)
 	q.exclusive = exclusive
-	q.dispatchLocked()
+	if dispatch {
+		q.dispatchLocked()
+	}
 	return nil
 }
 
@@ -95,27 +102,27 @@ func (q *Queue) dispatchLocked() {
 }
 
 // Get takes the next ready message for basic.get: it is unacked unless
-// noAck. It returns nil when none is ready, and the count of messages
-// still ready.
-func (q *Queue) Get(noAck bool) (m *Message, redelivered bool, returns, remaining int, err error) {
+// noAck, and settled on from, q itself. It returns nil when none is ready,
+// and the count of messages still ready.
+func (q *Queue) Get(noAck bool) (from *Queue, m *Message, redelivered bool, returns, remaining int, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return nil, false, 0, 0, ErrClosed
+		return q, nil, false, 0, 0, ErrClosed
 	}
 	if q.ready == 0 {
-		return nil, false, 0, 0, nil
+		return q, nil, false, 0, 0, nil
 	}
 	m, requeued := q.peek()
 	if m == nil {
 		if errp := q.failed.Load(); errp != nil {
-			return nil, false, 0, 0, *errp
+			return q, nil, false, 0, 0, *errp
 		}
-		return nil, false, 0, int(q.ready), nil
+		return q, nil, false, 0, int(q.ready), nil
 	}
 	returns = int(q.returns[m.Offset])
 	q.take(m, requeued, noAck)
-	return m, requeued || m.Offset < q.bootDelivered, returns, int(q.ready), nil
+	return q, m, requeued || m.Offset < q.bootDelivered, returns, int(q.ready), nil
 }
 
 // peek returns the message to deliver next without taking it, and whether

@@ -29,6 +29,9 @@ type Message struct {
 	// x-deduplication-header), for a deduplicating queue; it is not
 	// stored, but read back from the properties (Config.DedupKey).
 	DedupKey string
+	// Priority is the message's AMQP priority, which picks its level in
+	// a queue with priorities; not stored apart from the properties.
+	Priority uint8
 }
 
 // size is what the message counts against the cache's byte budget.

@@ -74,7 +74,7 @@ func enqueue(t *testing.T, q *Queue, body string, persistent bool) {
 
 func get(t *testing.T, q *Queue) (*Message, bool) {
 	t.Helper()
-	m, redelivered, _, _, err := q.Get(false)
+	_, m, redelivered, _, _, err := q.Get(false)
 	if err != nil {
 		t.Fatal(err)
 	}

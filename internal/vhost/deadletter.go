@@ -107,7 +107,7 @@ func (v *Vhost) republish(dl deadLetter) {
 	if !ok {
 		key = dl.m.RoutingKey
 	}
-	props, headers, err := deathProperties(dl)
+	props, headers, priority, err := deathProperties(dl)
 	if err != nil {
 		v.h.logger.Warn("vhost: cannot dead-letter a message with unreadable properties; dropped",
 			"queue", dl.q.Name, "offset", dl.m.Offset, "err", err)
@@ -116,7 +116,7 @@ func (v *Vhost) republish(dl deadLetter) {
 	deaths, _ := headers.Get("x-death")
 	p := &Publishing{
 		Exchange: dlx, RoutingKey: key, Properties: props, Headers: headers,
-		Persistent: dl.m.Persistent, Expiration: -1, Body: dl.m.Body,
+		Persistent: dl.m.Persistent, Expiration: -1, Priority: priority, Body: dl.m.Body,
 	}
 	// A message that went round a cycle of queues without ever being
 	// rejected would go round for ever: RabbitMQ drops it, and so do we.
@@ -128,15 +128,16 @@ func (v *Vhost) republish(dl deadLetter) {
 
 // deathProperties returns the dead message's properties with x-death and
 // x-first-death-* recorded and its expiration removed (kept in x-death as
-// original-expiration, so that it does not expire again where it goes).
-func deathProperties(dl deadLetter) ([]byte, frame.Table, error) {
+// original-expiration, so that it does not expire again where it goes), its
+// headers, and its priority.
+func deathProperties(dl deadLetter) ([]byte, frame.Table, uint8, error) {
 	props := dl.m.Properties
 	if len(props) < 2 {
 		props = []byte{0, 0} // none
 	}
 	decoded, err := frame.DecodeProperties(props)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	p := &decoded
 	headers := slices.Clone(p.Headers)
@@ -190,9 +191,9 @@ func deathProperties(dl deadLetter) ([]byte, frame.Table, error) {
 	p.Expiration = ""
 	out, err := frame.AppendProperties(nil, p)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
-	return out, headers, nil
+	return out, headers, p.Priority, nil
 }
 
 // isCycle reports whether dead-lettering to queue would close a loop: the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,18 @@ const DefaultCacheBudget = 256 << 20
 // queueLogPrefix begins the names of queue logs. "__" keeps them apart
 // from Kafka partition logs, which package broker owns.
 const queueLogPrefix = "__q."
+
+// queueOfLog returns the id of the queue a log belongs to, "" if none:
+// __q.<id> holds its messages (of priority 0), and __q.<id>.<more> its
+// acks and other priority levels.
+func queueOfLog(name string) string {
+	rest, ok := strings.CutPrefix(name, queueLogPrefix)
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, ".")
+	return id
+}
 
 // Options configure Open.
 type Options struct {
@@ -126,7 +139,7 @@ func Open(opts Options) (*Hosts, error) {
 		if err := h.openQueue(v, q, false); err != nil {
 			return nil, err
 		}
-		claimed[q.logName()], claimed[q.ackLogName()] = true, true
+		claimed[q.id] = true
 		v.queues[q.Name] = q
 		q.expires, _ = queueExpires(args)
 		q.ConsumerTimeout, _ = positiveMillis(args, "x-consumer-timeout")
@@ -153,7 +166,7 @@ func Open(opts Options) (*Hosts, error) {
 		x.router.Bind(dest{queue: r.ToQueue, name: r.Dest}, r.Key, tableMap(args))
 	}
 	for _, name := range opts.Store.Logs() {
-		if (strings.HasPrefix(name, queueLogPrefix) || strings.HasPrefix(name, dedupLogPrefix)) && !claimed[name] {
+		if id := queueOfLog(name); (id != "" && !claimed[id]) || (strings.HasPrefix(name, dedupLogPrefix) && !claimed[name]) {
 			h.logger.Warn("vhost: removing a queue log no queue claims (an interrupted declare or delete)", "log", name)
 			if err := opts.Store.Delete(name); err != nil {
 				return nil, fmt.Errorf("vhost: remove orphan log %s: %w", name, err)
@@ -205,12 +218,48 @@ func (h *Hosts) Close() {
 	h.dl.stop()
 }
 
-// openQueue opens (or, when create, creates) q's logs and subscription.
+// openQueue opens (or, when create, creates) q's logs and subscription:
+// one Queue, or with x-max-priority one per priority level (levels above
+// 0 opened on their first message, their logs named by level).
 func (h *Hosts) openQueue(v *Vhost, q *Queue, create bool) error {
 	store := h.opts.Store
 	if !q.stored() {
 		store = h.opts.Transient
 	}
+	maxPriority, _ := queuePriority(q.Args)
+	if maxPriority == 0 {
+		sub, err := h.openLevel(v, q, store, 0, create)
+		if err != nil {
+			return err
+		}
+		q.q = sub
+		return nil
+	}
+	var existing []int
+	prefix := q.logName() + ".p"
+	for _, name := range store.Logs() {
+		if rest, ok := strings.CutPrefix(name, prefix); ok && !strings.Contains(rest, ".") {
+			if i, err := strconv.Atoi(rest); err == nil && i > 0 {
+				existing = append(existing, i)
+			}
+		}
+	}
+	existing = append(existing, 0)
+	sub, err := queue.OpenLevels(maxPriority, existing, func(level int) (*queue.Queue, error) {
+		// Level 0 is created with the queue; the others when first used.
+		return h.openLevel(v, q, store, level, create && level == 0)
+	})
+	if err != nil {
+		return err
+	}
+	q.q = sub
+	return nil
+}
+
+// openLevel opens the logs and Queue of one priority level of q (the only
+// one of a queue without priorities). With create, the logs are made
+// anew; without, a missing log of level 0 is a loss worth a warning.
+func (h *Hosts) openLevel(v *Vhost, q *Queue, store *logstore.Store, level int, create bool) (*queue.Queue, error) {
 	cfg := logstore.Config{
 		SegmentBytes:       64 << 20,
 		RetentionAge:       -1,
@@ -222,14 +271,18 @@ func (h *Hosts) openQueue(v *Vhost, q *Queue, create bool) error {
 		if l, ok := store.Log(name); ok && !create {
 			return l, nil
 		}
-		if !create {
+		if !create && level == 0 {
 			h.logger.Warn("vhost: a durable queue's log is missing; starting it empty", "queue", q.Name, "log", name)
 		}
 		return store.Create(name, cfg)
 	}
-	l, err := open(q.logName(), cfg)
+	name := q.logName()
+	if level > 0 {
+		name += ".p" + strconv.Itoa(level)
+	}
+	l, err := open(name, cfg)
 	if err != nil {
-		return fmt.Errorf("%w: queue %s: %v", ErrStorage, q.Name, err)
+		return nil, fmt.Errorf("%w: queue %s: %v", ErrStorage, q.Name, err)
 	}
 	var acks *logstore.Log
 	if q.stored() {
@@ -237,14 +290,14 @@ func (h *Hosts) openQueue(v *Vhost, q *Queue, create bool) error {
 		// of its own (a power loss can only cause redeliveries).
 		ackCfg := cfg
 		ackCfg.SegmentBytes, ackCfg.NoSync = 8<<20, true
-		if acks, err = open(q.ackLogName(), ackCfg); err != nil {
-			return fmt.Errorf("%w: queue %s: %v", ErrStorage, q.Name, err)
+		if acks, err = open(name+".acks", ackCfg); err != nil {
+			return nil, fmt.Errorf("%w: queue %s: %v", ErrStorage, q.Name, err)
 		}
 	}
 	ttl, _ := messageTTL(q.Args)
 	lim, _ := lengthLimit(q.Args)
 	dedup, dedupLimit, _ := queueDedup(q.Args)
-	q.q, err = queue.Open(queue.Config{Name: q.Name, Log: l, Acks: acks, CacheBytes: h.opts.CacheBytes,
+	sub, err := queue.Open(queue.Config{Name: q.Name, Log: l, Acks: acks, CacheBytes: h.opts.CacheBytes,
 		MessageTTL: ttl, HasMaxLength: lim.has, MaxLength: lim.max, Overflow: lim.overflow,
 		HasMaxLengthBytes: lim.hasBytes, MaxLengthBytes: lim.maxBytes,
 		HasDeliveryLimit: lim.hasDeliveryLimit, DeliveryLimit: lim.deliveryLimit,
@@ -252,9 +305,9 @@ func (h *Hosts) openQueue(v *Vhost, q *Queue, create bool) error {
 		Deduplicate:          dedup, DedupKey: storedKey, DedupLimit: dedupLimit,
 		DeadLetter: h.deadLetterHook(v, q), Budget: h.budget, Logger: h.logger})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
-	return nil
+	return sub, nil
 }
 
 // dedupLogPrefix begins the names of deduplication caches' logs.
@@ -296,7 +349,10 @@ func (h *Hosts) dropQueueLogs(q *Queue) {
 	if !q.stored() {
 		store = h.opts.Transient
 	}
-	for _, name := range []string{q.logName(), q.ackLogName()} {
+	for _, name := range store.Logs() {
+		if queueOfLog(name) != q.id {
+			continue
+		}
 		if err := store.Delete(name); err != nil && !errors.Is(err, logstore.ErrNotFound) {
 			h.logger.Warn("vhost: cannot delete a queue's log; it is removed at the next start", "queue", q.Name, "log", name, "err", err)
 		}

@@ -27,7 +27,9 @@ type Publishing struct {
 	// Expiration is the message's time to live in ms (its AMQP expiration
 	// property), or -1 for none.
 	Expiration int64
-	Body       []byte
+	// Priority is the priority property, for queues with priorities.
+	Priority uint8
+	Body     []byte
 }
 
 // routeScratch is reused across publishes to spare allocations.
@@ -100,6 +102,7 @@ func (v *Vhost) publish(p *Publishing, keep func(*Queue) bool, done func(error))
 		m.Expires = m.Timestamp + p.Expiration
 	}
 	m.DedupKey, _ = headerKey(p.Headers)
+	m.Priority = p.Priority
 	s.batch = queue.Encode(s.batch[:0], &m)
 	n := len(s.queues)
 	if n == 1 {

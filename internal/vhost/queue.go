@@ -70,6 +70,9 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := queuePriority(d.Args); err != nil {
+		return nil, err
+	}
 	if _, _, err := queueDedup(d.Args); err != nil {
 		return nil, err
 	}
@@ -104,6 +107,20 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 	q.expires, q.ConsumerTimeout = expires, consumerTimeout
 	v.armExpiry(q)
 	return q, nil
+}
+
+// queuePriority reads x-max-priority: an integer from 1 to 255, or 0 when
+// absent (no priorities).
+func queuePriority(args frame.Table) (int, error) {
+	v, ok := args.Get("x-max-priority")
+	if !ok {
+		return 0, nil
+	}
+	n, isInt := asInt(v)
+	if !isInt || n < 1 || n > 255 {
+		return 0, fmt.Errorf("%w: invalid arg 'x-max-priority': %v (an integer from 1 to 255)", ErrArgument, v)
+	}
+	return int(n), nil
 }
 
 // singleActive reads x-single-active-consumer.

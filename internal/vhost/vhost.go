@@ -111,7 +111,7 @@ type Queue struct {
 	Owner uint64
 
 	id       string
-	q        *queue.Queue
+	q        queue.Sub
 	consumed bool // has had a consumer: auto-delete applies
 
 	// ConsumerTimeout is x-consumer-timeout: how long a delivery may stay
@@ -129,8 +129,8 @@ type Queue struct {
 // never do, as they belong to a connection.
 func (q *Queue) stored() bool { return q.Durable && !q.Exclusive }
 
-func (q *Queue) logName() string    { return queueLogPrefix + q.id }
-func (q *Queue) ackLogName() string { return queueLogPrefix + q.id + ".acks" }
+func (q *Queue) logName() string { return queueLogPrefix + q.id }
 
-// Sub returns the queue's subscription, for delivery, acks and counts.
-func (q *Queue) Sub() *queue.Queue { return q.q }
+// Sub returns the queue's subscription, for delivery and counts; messages
+// are settled on the queue.Queue that delivered them.
+func (q *Queue) Sub() queue.Sub { return q.q }
