@@ -13,6 +13,7 @@ import (
 	"github.com/loftmq/loft/internal/amqp/frame"
 	"github.com/loftmq/loft/internal/auth"
 	"github.com/loftmq/loft/internal/queue"
+	"github.com/loftmq/loft/internal/stream"
 	"github.com/loftmq/loft/internal/vhost"
 )
 
@@ -173,6 +174,20 @@ func (ch *channel) consume(m *frame.BasicConsume) error {
 	if err != nil {
 		return err
 	}
+	var from stream.Offset
+	if q.IsStream() {
+		// As RabbitMQ: a stream is read with acks and a prefetch, from
+		// x-stream-offset.
+		c.omu.Lock()
+		prefetch := ch.prefetch
+		c.omu.Unlock()
+		if m.NoAck || prefetch == 0 {
+			return channelError(frame.PreconditionFailed, m, "consumer prefetch count is not set for stream queue '%s' (and no-ack is not supported)", q.Name)
+		}
+		if from, err = vhost.StreamOffset(m.Arguments, time.Now()); err != nil {
+			return modelError(m, err)
+		}
+	}
 	tag := m.ConsumerTag
 	c.omu.Lock()
 	if tag == "" {
@@ -186,12 +201,17 @@ func (ch *channel) consume(m *frame.BasicConsume) error {
 	// it at once, but its first delivery must not precede the answer, and
 	// a refusal must come instead of the answer.
 	cs := &consumer{ch: ch, tag: tag, q: q, noAck: m.NoAck, prefetch: int(ch.prefetch), held: true}
-	if !m.NoAck {
+	if !m.NoAck && !q.IsStream() {
 		cs.timeout = c.consumerTimeout(q)
 	}
 	ch.consumers[tag] = cs
 	c.omu.Unlock()
-	if err := c.vh.Consume(q, cs, m.Exclusive); err != nil {
+	if q.IsStream() {
+		err = c.vh.ConsumeStream(q, cs, from)
+	} else {
+		err = c.vh.Consume(q, cs, m.Exclusive)
+	}
+	if err != nil {
 		c.omu.Lock()
 		delete(ch.consumers, tag)
 		cs.cancelled = true
@@ -262,6 +282,9 @@ func (ch *channel) get(m *frame.BasicGet) error {
 	q, err := ch.readQueue(m, m.Queue)
 	if err != nil {
 		return err
+	}
+	if q.IsStream() {
+		return connError(frame.NotImplemented, m, "basic.get not supported by stream queues ('%s')", q.Name)
 	}
 	from, msg, redelivered, returns, left, err := q.Sub().Get(m.NoAck)
 	if err != nil {
@@ -425,6 +448,11 @@ func outcomeOf(reject, requeue bool) outcome {
 func apply(ds []delivery, how outcome) {
 	for len(ds) > 0 {
 		q := ds[0].sub
+		if q == nil {
+			// From a stream: an ack only gave credit back.
+			ds = ds[1:]
+			continue
+		}
 		offsets := make([]int64, 0, len(ds))
 		rest := ds[:0]
 		for _, d := range ds {

@@ -111,6 +111,7 @@ var modelErrors = []struct {
 	{vhost.ErrLocked, frame.ResourceLocked, false},
 	{vhost.ErrAccess, frame.AccessRefused, false},
 	{vhost.ErrUnknownType, frame.CommandInvalid, true},
+	{vhost.ErrNotImplemented, frame.NotImplemented, true},
 }
 
 // modelError maps an error of the vhost or queue model to the protocol

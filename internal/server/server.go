@@ -170,7 +170,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("server: open auth: %w", err), stop())
 	}
-	hosts, err := s.openHosts(store, md, &steps)
+	hosts, err := s.openHosts(store, md, b, &steps)
 	if err != nil {
 		return errors.Join(err, stop())
 	}
@@ -268,8 +268,9 @@ func (s *Server) startAMQP(users *auth.Store, hosts *vhost.Hosts, serveErr chan<
 
 // openHosts opens the AMQP model: durable queues in store, transient ones
 // in a store of their own under the data directory that is emptied at
-// every start and never synced (nothing in it may outlive the process).
-func (s *Server) openHosts(store *logstore.Store, md *meta.Store, steps *[]step) (*vhost.Hosts, error) {
+// every start and never synced (nothing in it may outlive the process);
+// stream queues are topics of b.
+func (s *Server) openHosts(store *logstore.Store, md *meta.Store, b *broker.Broker, steps *[]step) (*vhost.Hosts, error) {
 	dir := filepath.Join(s.cfg.DataDir, "transient")
 	if err := s.fsys.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("server: empty transient store: %w", err)
@@ -284,7 +285,7 @@ func (s *Server) openHosts(store *logstore.Store, md *meta.Store, steps *[]step)
 		err := transient.Close()
 		return errors.Join(err, s.fsys.RemoveAll(dir))
 	}})
-	hosts, err := vhost.Open(vhost.Options{Store: store, Transient: transient, Meta: md, Logger: s.logger})
+	hosts, err := vhost.Open(vhost.Options{Store: store, Transient: transient, Meta: md, Broker: b, Logger: s.logger})
 	if err != nil {
 		return nil, fmt.Errorf("server: open queues: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loftmq/loft/internal/broker"
 	"github.com/loftmq/loft/internal/logstore"
 	"github.com/loftmq/loft/internal/meta"
 	"github.com/loftmq/loft/internal/queue"
@@ -60,7 +61,10 @@ type Options struct {
 	// DefaultCacheBudget.
 	CacheBytes  int
 	CacheBudget int64
-	Logger      *slog.Logger
+	// Broker holds the topics stream queues are; nil refuses stream
+	// queues.
+	Broker *broker.Broker
+	Logger *slog.Logger
 }
 
 // Hosts is every vhost's model. A vhost's model is made on first use: the
@@ -222,6 +226,9 @@ func (h *Hosts) Close() {
 // one Queue, or with x-max-priority one per priority level (levels above
 // 0 opened on their first message, their logs named by level).
 func (h *Hosts) openQueue(v *Vhost, q *Queue, create bool) error {
+	if kind, _ := queueType(q.Args); kind == "stream" {
+		return h.openStream(q, create)
+	}
 	store := h.opts.Store
 	if !q.stored() {
 		store = h.opts.Transient

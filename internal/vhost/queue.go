@@ -70,6 +70,15 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
+	kind, err := queueType(d.Args)
+	if err != nil {
+		return nil, err
+	}
+	if kind == "stream" {
+		if err := checkStream(d); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := queuePriority(d.Args); err != nil {
 		return nil, err
 	}
@@ -378,8 +387,13 @@ func (v *Vhost) deleteQueue(q *Queue) ([]queue.Consumer, error) {
 	}
 	delete(v.queues, q.Name)
 	v.autoDeleteExchanges(sources)
+	stream := q.IsStream()
 	cs := q.q.Delete()
-	v.h.dropQueueLogs(q)
+	if stream {
+		v.h.dropStream(q)
+	} else {
+		v.h.dropQueueLogs(q)
+	}
 	return cs, nil
 }
 
@@ -388,6 +402,9 @@ func (v *Vhost) PurgeQueue(name string, owner uint64) (int, error) {
 	q, err := v.Queue(name, owner)
 	if err != nil {
 		return 0, err
+	}
+	if q.IsStream() {
+		return 0, fmt.Errorf("%w: queue.purge not supported by stream queues ('%s'); retention trims them", ErrNotImplemented, name)
 	}
 	return q.q.Purge(), nil
 }
