@@ -48,6 +48,9 @@ func (v *Vhost) DeclareExchange(d ExchangeDecl) error {
 	if err != nil {
 		return err
 	}
+	if x.Type == delayedKind {
+		x.delayID = newID()
+	}
 	if d.Durable {
 		if x.dedup != nil {
 			x.dedupID = newID()
@@ -57,10 +60,18 @@ func (v *Vhost) DeclareExchange(d ExchangeDecl) error {
 		}
 		err := v.apply(put(exchangeKey(v.name, d.Name), exchangeRecord{
 			Version: 1, Type: d.Type, AutoDelete: d.AutoDelete, Internal: d.Internal, Args: encodeTable(d.Args),
-			DedupID: x.dedupID,
+			DedupID: x.dedupID, DelayID: x.delayID,
 		}))
 		if err != nil {
 			v.h.dropDedupLog(x)
+			return err
+		}
+	}
+	if x.delayID != "" {
+		if err := v.h.openDelay(v, x, true); err != nil {
+			if d.Durable {
+				v.apply(meta.Delete(exchangeKey(v.name, d.Name)))
+			}
 			return err
 		}
 	}
@@ -212,6 +223,10 @@ func (v *Vhost) deleteExchange(x *Exchange) error {
 	}
 	delete(v.exchanges, x.Name)
 	v.h.dropDedupLog(x)
+	if x.delay != nil {
+		// Closing waits for a fire in progress, which needs v.mu.
+		go v.h.closeDelay(x, true)
+	}
 	for _, src := range sources {
 		src.router.UnbindDest(to)
 	}

@@ -99,6 +99,11 @@ func Open(opts Options) (*Hosts, error) {
 		}
 	}()
 	claimed := make(map[string]bool)
+	type delayedExchange struct {
+		v *Vhost
+		x *Exchange
+	}
+	var delayed []delayedExchange
 	for _, kv := range h.md.Scan(meta.Prefix(kindExchange)) {
 		parts, err := meta.SplitKey(kv.Key)
 		if err != nil || len(parts) != 3 {
@@ -122,6 +127,12 @@ func Open(opts Options) (*Hosts, error) {
 				return nil, err
 			}
 			claimed[dedupLogPrefix+x.dedupID] = true
+		}
+		if x.Type == delayedKind && r.DelayID != "" {
+			x.delayID = r.DelayID
+			claimed[delayLogPrefix+x.delayID] = true
+			claimed[delayLogPrefix+x.delayID+".done"] = true
+			delayed = append(delayed, delayedExchange{h.vhost(parts[1]), x})
 		}
 		h.vhost(parts[1]).exchanges[x.Name] = x
 	}
@@ -170,11 +181,18 @@ func Open(opts Options) (*Hosts, error) {
 		x.router.Bind(dest{queue: r.ToQueue, name: r.Dest}, r.Key, tableMap(args))
 	}
 	for _, name := range opts.Store.Logs() {
-		if id := queueOfLog(name); (id != "" && !claimed[id]) || (strings.HasPrefix(name, dedupLogPrefix) && !claimed[name]) {
+		if id := queueOfLog(name); (id != "" && !claimed[id]) ||
+			((strings.HasPrefix(name, dedupLogPrefix) || strings.HasPrefix(name, delayLogPrefix)) && !claimed[name]) {
 			h.logger.Warn("vhost: removing a queue log no queue claims (an interrupted declare or delete)", "log", name)
 			if err := opts.Store.Delete(name); err != nil {
 				return nil, fmt.Errorf("vhost: remove orphan log %s: %w", name, err)
 			}
+		}
+	}
+	// Held messages fire into the queues and bindings now in place.
+	for _, d := range delayed {
+		if err := h.openDelay(d.v, d.x, false); err != nil {
+			return nil, err
 		}
 	}
 	n := 0
@@ -211,6 +229,19 @@ func (h *Hosts) Close() {
 		vs = append(vs, v)
 	}
 	h.mu.Unlock()
+	// Delay stores first, without the vhost's lock (a fire in progress
+	// takes it), so that nothing fires into closing queues.
+	for _, v := range vs {
+		v.mu.RLock()
+		xs := make([]*Exchange, 0, len(v.exchanges))
+		for _, x := range v.exchanges {
+			xs = append(xs, x)
+		}
+		v.mu.RUnlock()
+		for _, x := range xs {
+			h.closeDelay(x, false)
+		}
+	}
 	for _, v := range vs {
 		v.mu.Lock()
 		for _, q := range v.queues {

@@ -30,6 +30,8 @@ type Publishing struct {
 	// Priority is the priority property, for queues with priorities.
 	Priority uint8
 	Body     []byte
+	// fired marks a delayed message that is due: routed, not held again.
+	fired bool
 }
 
 // routeScratch is reused across publishes to spare allocations.
@@ -66,6 +68,12 @@ func (v *Vhost) publish(p *Publishing, keep func(*Queue) bool, done func(error))
 	}
 	if x.Internal {
 		return 0, fmt.Errorf("%w: cannot publish to internal exchange '%s' in vhost '%s'", ErrAccess, p.Exchange, v.name)
+	}
+	if x.delay != nil && !p.fired {
+		if ms := delayOf(p); ms > 0 {
+			x.hold(p, ms, done)
+			return 1, nil
+		}
 	}
 	if x.dedup != nil && x.dedup.seen(p, time.Now()) {
 		// A duplicate: not routed, but accepted, so that a publisher

@@ -23,6 +23,7 @@ type exchangeRecord struct {
 	Internal   bool   `json:"internal,omitempty"`
 	Args       []byte `json:"args,omitempty"`     // an AMQP field table, encoded
 	DedupID    string `json:"dedup_id,omitempty"` // names the log of an x-message-deduplication cache
+	DelayID    string `json:"delay_id,omitempty"` // names the logs of an x-delayed-message exchange
 }
 
 type queueRecord struct {

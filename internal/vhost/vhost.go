@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/loftmq/loft/internal/amqp/frame"
+	"github.com/loftmq/loft/internal/delay"
 	"github.com/loftmq/loft/internal/queue"
 	"github.com/loftmq/loft/internal/route"
 )
@@ -74,8 +75,10 @@ type Exchange struct {
 	builtin   bool // the default or an amq.* exchange
 	alternate string
 	router    *route.Router[dest]
-	dedup     *dedupCache // x-message-deduplication exchanges
-	dedupID   string      // names a durable dedup exchange's log
+	dedup     *dedupCache  // x-message-deduplication exchanges
+	dedupID   string       // names a durable dedup exchange's log
+	delay     *delay.Store // x-delayed-message exchanges, once opened
+	delayID   string       // names a delayed exchange's logs
 }
 
 func newExchange(name, kind string, durable, autoDelete, internal bool, args frame.Table) (*Exchange, error) {
@@ -87,6 +90,12 @@ func newExchange(name, kind string, durable, autoDelete, internal bool, args fra
 			return nil, err
 		}
 		routeKind = "fanout" // the plugin's exchange routes like fanout
+	}
+	if kind == delayedKind {
+		var err error
+		if routeKind, err = delayedType(args); err != nil {
+			return nil, err
+		}
 	}
 	k, err := route.ParseKind(routeKind)
 	if err != nil {
