@@ -1,5 +1,5 @@
 // Package mapping translates between an AMQP 0-9-1 message and a Kafka
-// record: the one table, documented in TABLE.md, by which a message
+// record: the one table, documented in docs/PROTOCOLS.md ("Cross-protocol header mapping"), by which a message
 // published through one protocol is read through the other. An AMQP
 // publisher feeding a Kafka topic (or a stream queue, which is the same log
 // as a one-partition topic) goes through [ToRecord]; a record delivered to

@@ -7,7 +7,7 @@ import (
 	"github.com/loftmq/loft/internal/logstore"
 )
 
-// FromRecord maps a Kafka record to an AMQP message, as TABLE.md lays out.
+// FromRecord maps a Kafka record to an AMQP message, as docs/PROTOCOLS.md lays out.
 // It never fails: a header that cannot be what its name says (a priority
 // of "high", a content-type over 255 bytes, a second message-id) is kept
 // as an application header under its own name instead, and a record from

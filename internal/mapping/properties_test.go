@@ -146,22 +146,22 @@ func TestBadProperties(t *testing.T) {
 	}
 }
 
-// TABLE.md is the documentation of this table: every property has its
+// docs/PROTOCOLS.md is the documentation of this table: every property has its
 // row, naming its header.
 func TestTableDocumented(t *testing.T) {
-	doc, err := os.ReadFile("TABLE.md")
+	doc, err := os.ReadFile("../../docs/PROTOCOLS.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range properties {
 		row := "| `" + d.name + "` | `" + d.header + "` |"
 		if !strings.Contains(string(doc), row) {
-			t.Errorf("TABLE.md lacks the row %s", row)
+			t.Errorf("docs/PROTOCOLS.md lacks the row %s", row)
 		}
 	}
 	for _, name := range []string{headerExchange, headerTable, escapePrefix, ceKafka, ceAMQP, ceAMQPColon, headerKafkaKey} {
 		if !strings.Contains(string(doc), "`"+name) {
-			t.Errorf("TABLE.md does not mention %s", name)
+			t.Errorf("docs/PROTOCOLS.md does not mention %s", name)
 		}
 	}
 }

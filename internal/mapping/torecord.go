@@ -8,7 +8,7 @@ import (
 	"github.com/loftmq/loft/internal/logstore"
 )
 
-// ToRecord maps an AMQP message to a Kafka record, as TABLE.md lays out:
+// ToRecord maps an AMQP message to a Kafka record, as docs/PROTOCOLS.md lays out:
 // routing key as the key (none when empty), body as the value, each
 // property present as a header, then each application header under its
 // own name. Offset is left for the log to assign. The record shares Body
