@@ -64,6 +64,12 @@ func New(name string, part *broker.Partition, logger *slog.Logger) *Queue {
 // Enqueue appends m, mapped to a Kafka record, to the log; done is called
 // once it is durable or failed. batch, the queue encoding, is not used.
 func (s *Queue) Enqueue(_ []byte, m *queue.Message, done func(error)) {
+	Produce(s.part, m, done)
+}
+
+// Produce appends m, mapped to a Kafka record (internal/mapping), to
+// part; done is called once it is durable or failed.
+func Produce(part *broker.Partition, m *queue.Message, done func(error)) {
 	props := m.Properties
 	if len(props) < 2 {
 		props = []byte{0, 0} // no properties
@@ -73,12 +79,12 @@ func (s *Queue) Enqueue(_ []byte, m *queue.Message, done func(error)) {
 		Body: m.Body, Timestamp: m.Timestamp,
 	})
 	if err != nil {
-		done(fmt.Errorf("stream %s: %w", s.name, err))
+		done(fmt.Errorf("stream %s: %w", part.Topic(), err))
 		return
 	}
 	rec.Timestamp = m.Timestamp
 	batch := logstore.AppendBatch(nil, logstore.BatchOptions{ProducerID: -1}, []logstore.Record{rec})
-	s.part.Produce(batch, func(r broker.ProduceResult) { done(r.Err) })
+	part.Produce(batch, func(r broker.ProduceResult) { done(r.Err) })
 }
 
 // AddConsumer adds a consumer reading from the next message.

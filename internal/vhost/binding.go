@@ -9,15 +9,30 @@ import (
 	"github.com/loftmq/loft/internal/meta"
 )
 
-// BindQueue binds queue to exchange with key and arguments. owner is the
-// connection asking, for exclusive queues.
+// TopicPrefix, before a Kafka topic's name in queue.bind, makes the topic
+// the binding's destination: messages the exchange routes there are
+// produced to the topic, to the partition Kafka's default partitioner
+// gives their routing key.
+const TopicPrefix = "kafka:"
+
+// BindQueue binds queue (or the topic of a kafka:<topic> name) to
+// exchange with key and arguments. owner is the connection asking, for
+// exclusive queues.
 func (v *Vhost) BindQueue(queue, exchange, key string, args frame.Table, owner uint64) error {
-	return v.bind(dest{queue: true, name: queue}, exchange, key, args, owner, false)
+	return v.bind(queueDest(queue), exchange, key, args, owner, false)
 }
 
 // UnbindQueue removes a binding; a binding that does not exist is no error.
 func (v *Vhost) UnbindQueue(queue, exchange, key string, args frame.Table, owner uint64) error {
-	return v.bind(dest{queue: true, name: queue}, exchange, key, args, owner, true)
+	return v.bind(queueDest(queue), exchange, key, args, owner, true)
+}
+
+// queueDest is the destination queue.bind names: a queue, or a topic.
+func queueDest(name string) dest {
+	if topic, ok := strings.CutPrefix(name, TopicPrefix); ok {
+		return dest{topic: true, name: topic}
+	}
+	return dest{queue: true, name: name}
 }
 
 // BindExchange binds destination to source, an exchange-to-exchange binding.
@@ -37,7 +52,15 @@ func (v *Vhost) bind(d dest, source, key string, args frame.Table, owner uint64,
 		return ErrClosed
 	}
 	durableDest := false
-	if d.queue {
+	if d.topic {
+		if v.h.opts.Broker == nil {
+			return fmt.Errorf("%w: no Kafka topics here", ErrNotImplemented)
+		}
+		if _, ok := v.h.opts.Broker.Topic(d.name); !ok && !unbind {
+			return fmt.Errorf("%w: no topic '%s'", ErrNotFound, d.name)
+		}
+		durableDest = true // a topic always is
+	} else if d.queue {
 		q, ok := v.queues[d.name]
 		if !ok {
 			return fmt.Errorf("%w: no queue '%s' in vhost '%s'", ErrNotFound, d.name, v.name)
@@ -80,7 +103,7 @@ func (v *Vhost) bind(d dest, source, key string, args frame.Table, owner uint64,
 	}
 	if isNew && x.Durable && durableDest {
 		args := canonicalArgs(m)
-		r := bindingRecord{Version: 1, Source: source, Dest: d.name, ToQueue: d.queue, Key: key, Args: args}
+		r := bindingRecord{Version: 1, Source: source, Dest: d.name, ToQueue: d.queue, ToTopic: d.topic, Key: key, Args: args}
 		if err := v.apply(put(bindingKey(v.name, r), r)); err != nil {
 			x.router.Unbind(d, key, m)
 			return err
@@ -95,14 +118,18 @@ func (v *Vhost) bindingDeleteOp(x *Exchange, d dest, key string, args map[string
 	if !x.Durable {
 		return nil
 	}
-	if d.queue {
+	switch {
+	case d.topic:
+	case d.queue:
 		if q, ok := v.queues[d.name]; !ok || !q.stored() {
 			return nil
 		}
-	} else if to, ok := v.exchanges[d.name]; !ok || !to.Durable {
-		return nil
+	default:
+		if to, ok := v.exchanges[d.name]; !ok || !to.Durable {
+			return nil
+		}
 	}
-	r := bindingRecord{Source: x.Name, Dest: d.name, ToQueue: d.queue, Key: key, Args: canonicalArgs(args)}
+	r := bindingRecord{Source: x.Name, Dest: d.name, ToQueue: d.queue, ToTopic: d.topic, Key: key, Args: canonicalArgs(args)}
 	return []meta.Op{meta.Delete(bindingKey(v.name, r))}
 }
 

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/loftmq/loft/internal/amqp/frame"
+	"github.com/loftmq/loft/internal/broker"
 	"github.com/loftmq/loft/internal/queue"
 	"github.com/loftmq/loft/internal/route"
+	"github.com/loftmq/loft/internal/stream"
 )
 
 // Publishing is one message to route.
@@ -37,6 +39,7 @@ type Publishing struct {
 // routeScratch is reused across publishes to spare allocations.
 type routeScratch struct {
 	queues  []*Queue
+	topics  []*broker.Topic
 	dests   []dest
 	visited []string
 	batch   []byte
@@ -57,7 +60,8 @@ func (v *Vhost) publish(p *Publishing, keep func(*Queue) bool, done func(error))
 	s := scratchPool.Get().(*routeScratch)
 	defer func() {
 		clear(s.queues)
-		s.queues, s.dests, s.visited = s.queues[:0], s.dests[:0], s.visited[:0]
+		clear(s.topics)
+		s.queues, s.topics, s.dests, s.visited = s.queues[:0], s.topics[:0], s.dests[:0], s.visited[:0]
 		scratchPool.Put(s)
 	}()
 	v.mu.RLock()
@@ -99,7 +103,7 @@ func (v *Vhost) publish(p *Publishing, keep func(*Queue) bool, done func(error))
 		clear(s.queues[len(kept):])
 		s.queues = kept
 	}
-	if len(s.queues) == 0 {
+	if len(s.queues)+len(s.topics) == 0 {
 		return 0, nil
 	}
 	m := queue.Message{
@@ -111,15 +115,19 @@ func (v *Vhost) publish(p *Publishing, keep func(*Queue) bool, done func(error))
 	}
 	m.DedupKey, _ = headerKey(p.Headers)
 	m.Priority = p.Priority
-	s.batch = queue.Encode(s.batch[:0], &m)
-	n := len(s.queues)
-	if n == 1 {
-		s.queues[0].q.Enqueue(s.batch, &m, done)
-		return 1, nil
+	n := len(s.queues) + len(s.topics)
+	one := done
+	if n > 1 {
+		one = (&join{left: int32(n), done: done}).one
 	}
-	j := &join{left: int32(n), done: done}
-	for _, q := range s.queues {
-		q.q.Enqueue(s.batch, &m, j.one)
+	if len(s.queues) > 0 {
+		s.batch = queue.Encode(s.batch[:0], &m)
+		for _, q := range s.queues {
+			q.q.Enqueue(s.batch, &m, one)
+		}
+	}
+	if len(s.topics) > 0 {
+		produce(s.topics, &m, one)
 	}
 	return n, nil
 }
@@ -145,6 +153,17 @@ func (v *Vhost) route(x *Exchange, p *Publishing, headers *map[string]any, s *ro
 	found := false
 	for i := from; i < len(s.dests); i++ {
 		d := s.dests[i]
+		if d.topic {
+			t, ok := v.h.opts.Broker.Topic(d.name)
+			if !ok {
+				continue // deleted through Kafka: the binding waits for it
+			}
+			found = true
+			if !slices.Contains(s.topics, t) {
+				s.topics = append(s.topics, t)
+			}
+			continue
+		}
 		if d.queue {
 			q, ok := v.queues[d.name]
 			if !ok {
@@ -157,15 +176,28 @@ func (v *Vhost) route(x *Exchange, p *Publishing, headers *map[string]any, s *ro
 			continue
 		}
 		if next, ok := v.exchanges[d.name]; ok {
-			before := len(s.queues)
+			before := len(s.queues) + len(s.topics)
 			v.route(next, p, headers, s)
-			found = found || len(s.queues) > before
+			found = found || len(s.queues)+len(s.topics) > before
 		}
 	}
 	if !found && x.alternate != "" {
 		if alt, ok := v.exchanges[x.alternate]; ok {
 			v.route(alt, p, headers, s)
 		}
+	}
+}
+
+// produce appends m to each topic, in the partition Kafka's default
+// partitioner gives its routing key; done is called once per topic.
+func produce(topics []*broker.Topic, m *queue.Message, done func(error)) {
+	for _, t := range topics {
+		p, ok := t.Partition(broker.PartitionFor([]byte(m.RoutingKey), t.NumPartitions()))
+		if !ok {
+			done(fmt.Errorf("%w: topic %s has no partition for the message", ErrStorage, t.Name()))
+			continue
+		}
+		stream.Produce(p, m, done)
 	}
 }
 

@@ -38,6 +38,7 @@ type bindingRecord struct {
 	Source  string `json:"source"`
 	Dest    string `json:"dest"`
 	ToQueue bool   `json:"to_queue"`
+	ToTopic bool   `json:"to_topic,omitempty"`
 	Key     string `json:"key"`
 	Args    []byte `json:"args,omitempty"`
 }
@@ -67,8 +68,11 @@ func queueKey(vhost, name string) string    { return meta.Key(kindQueue, vhost, 
 // so their encoding is too.
 func bindingKey(vhost string, b bindingRecord) string {
 	kind := "e"
-	if b.ToQueue {
+	switch {
+	case b.ToQueue:
 		kind = "q"
+	case b.ToTopic:
+		kind = "t"
 	}
 	return meta.Key(kindBinding, vhost, b.Source, kind, b.Dest, b.Key, fmt.Sprintf("%x", b.Args))
 }

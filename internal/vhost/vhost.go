@@ -46,6 +46,7 @@ func newVhost(h *Hosts, name string) *Vhost {
 // dest is a binding's destination: a queue or an exchange.
 type dest struct {
 	queue bool
+	topic bool // a Kafka topic of the broker (queue.bind to kafka:<topic>)
 	name  string
 }
 
