@@ -135,11 +135,19 @@ func (q *Queue) peek() (*Message, bool) {
 			return m, true
 		}
 		// Expired, or unreadable: it cannot be delivered again; gone.
+		if m != nil && q.deadLetter != nil {
+			if q.dying >= maxDying {
+				return nil, false // expire more once copies are stored
+			}
+			heap.Pop(&q.requeued)
+			q.ready--
+			q.readyBytes -= int64(len(m.Body))
+			q.unacked[o] = int32(len(m.Body))
+			q.die(m, ReasonExpired)
+			continue
+		}
 		if m != nil {
 			q.readyBytes -= int64(len(m.Body))
-			if q.deadLetter != nil {
-				q.deadLetter(m, ReasonExpired)
-			}
 		}
 		heap.Pop(&q.requeued)
 		q.ready--
@@ -159,13 +167,19 @@ func (q *Queue) peek() (*Message, bool) {
 		if stale || q.expired(m) {
 			// A transient message of an earlier run (forgotten), or an
 			// expired one (dead-lettered): gone.
-			if !stale && q.deadLetter != nil {
-				q.deadLetter(m, ReasonExpired)
+			dies := !stale && q.deadLetter != nil
+			if dies && q.dying >= maxDying {
+				return nil, false // expire more once copies are stored
 			}
 			q.next++
 			q.ready--
 			q.readyBytes -= int64(len(m.Body))
-			q.ackLocked(m.Offset)
+			if dies {
+				q.unacked[m.Offset] = int32(len(m.Body))
+				q.die(m, ReasonExpired)
+			} else {
+				q.ackLocked(m.Offset)
+			}
 			continue
 		}
 		return m, false
@@ -300,12 +314,13 @@ func (q *Queue) Reject(offsets ...int64) {
 		if _, ok := q.unacked[o]; !ok {
 			continue
 		}
-		delete(q.unacked, o)
 		if q.deadLetter != nil {
 			if m := q.fetch(o); m != nil {
-				q.deadLetter(m, ReasonRejected)
+				q.die(m, ReasonRejected) // stays unacked until its copy is stored
+				continue
 			}
 		}
+		delete(q.unacked, o)
 		q.ackLocked(o)
 	}
 }
@@ -329,7 +344,9 @@ func (q *Queue) Requeue(offsets ...int64) {
 			// Given back once too often: a poison message goes to the
 			// dead-letter exchange, or away.
 			if m := q.fetch(o); m != nil && q.deadLetter != nil {
-				q.deadLetter(m, ReasonDeliveryLimit)
+				q.unacked[o] = size
+				q.die(m, ReasonDeliveryLimit)
+				continue
 			}
 			q.ackLocked(o)
 			continue
@@ -339,6 +356,35 @@ func (q *Queue) Requeue(offsets ...int64) {
 		q.readyBytes += int64(size)
 	}
 	q.dispatchLocked()
+}
+
+// maxDying bounds the messages of a queue handed to the dead-letter hook
+// and not yet stored where they go: past it, expiry waits, and a burst of
+// drops past the maximum length is dead-lettered at most once.
+const maxDying = 1024
+
+// die hands m, held in unacked, to the dead-letter hook; it is acked when
+// its copy is stored. q.mu is held.
+func (q *Queue) die(m *Message, reason string) {
+	q.dying++
+	o := m.Offset
+	q.deadLetter(m, reason, func() { q.dead(o) })
+}
+
+// dead acks a dead-lettered message whose copy is stored, and resumes
+// what waited for it.
+func (q *Queue) dead(o int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.dying--
+	if _, ok := q.unacked[o]; ok {
+		delete(q.unacked, o)
+		q.ackLocked(o)
+	}
+	if !q.closed {
+		q.dispatchLocked()
+		q.armExpiry()
+	}
 }
 
 // offsetHeap is a min-heap of offsets.

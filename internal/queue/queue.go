@@ -103,10 +103,14 @@ type Config struct {
 	DedupKey    func(m *Message) string
 	DedupLimit  int
 	// DeadLetter, if not nil, is given every message that dies in the
-	// queue (rejected without requeue, expired) with the reason, RabbitMQ's
-	// names: ReasonRejected, ReasonExpired. It is called with the queue's
-	// lock held: it must not block nor call the queue.
-	DeadLetter func(m *Message, reason string)
+	// queue (rejected without requeue, expired, dropped past the maximum
+	// length or the delivery limit) with the reason, RabbitMQ's names. It
+	// is called with the queue's lock held: it must not block nor call the
+	// queue. It calls stored, from any goroutine but not before returning,
+	// once the message's copy is stored where it goes (or dropped): only
+	// then is the message acked here, so that a crash in between delivers
+	// it again rather than lose it (see die).
+	DeadLetter func(m *Message, reason string, stored func())
 	// Budget, if not nil, bounds the caches of every queue sharing it:
 	// past it, each queue keeps only what it must (messages not yet
 	// durable), so many queues cannot add up to unbounded memory.
@@ -148,7 +152,7 @@ type Queue struct {
 	returns       map[int64]int32
 	singleActive  bool
 	dedupLimit    int
-	deadLetter    func(m *Message, reason string)
+	deadLetter    func(m *Message, reason string, stored func())
 	now           func() time.Time
 	failed        atomic.Pointer[error]
 
@@ -190,6 +194,7 @@ type Queue struct {
 	mayExpire  bool        // a TTL is set or a message with an expiration came
 	ackRecords int
 	trimmed    time.Time
+	dying      int // messages handed to the dead-letter hook, not yet stored
 
 	// dedupKeys maps the deduplication keys of the messages in the queue
 	// to their offsets (nil unless Deduplicate); dedupOrder holds them
@@ -379,7 +384,7 @@ func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
 		(q.maxBytes >= 0 && q.readyBytes+int64(len(m.Body)) > q.maxBytes)
 	if full && q.overflow != DropHead {
 		if q.overflow == RejectPublishDLX && q.deadLetter != nil {
-			q.deadLetter(m, ReasonMaxLen)
+			q.deadLetter(m, ReasonMaxLen, func() {}) // never in the queue: nothing to ack
 		}
 		q.mu.Unlock()
 		done(ErrOverflow)
@@ -422,9 +427,17 @@ func (q *Queue) dropOverflow() {
 		if m == nil {
 			return
 		}
-		q.take(m, requeued, true)
-		if q.deadLetter != nil {
-			q.deadLetter(m, ReasonMaxLen)
+		switch {
+		case q.deadLetter == nil:
+			q.take(m, requeued, true)
+		case q.dying < maxDying:
+			q.take(m, requeued, false)
+			q.die(m, ReasonMaxLen)
+		default:
+			// A burst beyond what may wait to be stored: at most once,
+			// as in RabbitMQ, rather than hold publishers up.
+			q.take(m, requeued, true)
+			q.deadLetter(m, ReasonMaxLen, func() {})
 		}
 	}
 }

@@ -4,8 +4,10 @@ package vhost
 // messages that die in it (rejected without requeue, expired) to the
 // vhost, which publishes them to that exchange, with the routing key
 // x-dead-letter-routing-key or their own, recording how they died in the
-// x-death header as RabbitMQ does. It is at-most-once, as in RabbitMQ:
-// nothing waits for the republished copy to be stored.
+// x-death header as RabbitMQ does. Unlike RabbitMQ it is at-least-once:
+// the dead message is acked in its queue only once its copy is stored
+// where the dead-letter exchange routes it (or routed nowhere), so a crash
+// in between dead-letters it again instead of losing it.
 
 import (
 	"slices"
@@ -22,6 +24,7 @@ import (
 type deadLetters struct {
 	mu       sync.Mutex
 	pending  []deadLetter
+	stored   []func() // copies stored: their originals are acked here
 	wake     chan struct{}
 	done     chan struct{}
 	stopped  chan struct{}
@@ -34,6 +37,7 @@ type deadLetter struct {
 	m      *queue.Message
 	reason string
 	at     time.Time
+	stored func() // tells the queue the copy is stored
 }
 
 func newDeadLetters() *deadLetters {
@@ -46,6 +50,19 @@ func (d *deadLetters) push(dl deadLetter) {
 	d.mu.Lock()
 	d.pending = append(d.pending, dl)
 	d.mu.Unlock()
+	d.signal()
+}
+
+// finish has the worker call stored: it takes the dead message's queue
+// lock, which the log engine's goroutine completing the copy must not.
+func (d *deadLetters) finish(stored func()) {
+	d.mu.Lock()
+	d.stored = append(d.stored, stored)
+	d.mu.Unlock()
+	d.signal()
+}
+
+func (d *deadLetters) signal() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
@@ -61,9 +78,12 @@ func (d *deadLetters) run() {
 			return
 		}
 		d.mu.Lock()
-		batch := d.pending
-		d.pending = nil
+		batch, stored := d.pending, d.stored
+		d.pending, d.stored = nil, nil
 		d.mu.Unlock()
+		for _, f := range stored {
+			f()
+		}
 		for _, dl := range batch {
 			dl.v.republish(dl)
 		}
@@ -77,12 +97,12 @@ func (d *deadLetters) stop() {
 
 // deadLetterHook returns the hook q's subscription calls, or nil when q
 // has no dead-letter exchange.
-func (h *Hosts) deadLetterHook(v *Vhost, q *Queue) func(*queue.Message, string) {
+func (h *Hosts) deadLetterHook(v *Vhost, q *Queue) func(*queue.Message, string, func()) {
 	if _, ok := argString(q.Args, "x-dead-letter-exchange"); !ok {
 		return nil
 	}
-	return func(m *queue.Message, reason string) {
-		h.dl.push(deadLetter{v: v, q: q, m: m, reason: reason, at: time.Now()})
+	return func(m *queue.Message, reason string, stored func()) {
+		h.dl.push(deadLetter{v: v, q: q, m: m, reason: reason, at: time.Now(), stored: stored})
 	}
 }
 
@@ -111,6 +131,7 @@ func (v *Vhost) republish(dl deadLetter) {
 	if err != nil {
 		v.h.logger.Warn("vhost: cannot dead-letter a message with unreadable properties; dropped",
 			"queue", dl.q.Name, "offset", dl.m.Offset, "err", err)
+		dl.stored()
 		return
 	}
 	deaths, _ := headers.Get("x-death")
@@ -121,8 +142,19 @@ func (v *Vhost) republish(dl deadLetter) {
 	// A message that went round a cycle of queues without ever being
 	// rejected would go round for ever: RabbitMQ drops it, and so do we.
 	keep := func(q *Queue) bool { return !isCycle(deaths, q.Name) }
-	if _, err := v.publish(p, keep, func(error) {}); err != nil {
+	n, err := v.publish(p, keep, func(err error) {
+		if err != nil {
+			// The copy is lost to a storage failure: the original goes
+			// too, rather than stay unacked until a restart.
+			v.h.logger.Warn("vhost: dead letter not stored; dropped", "queue", dl.q.Name, "exchange", dlx, "err", err)
+		}
+		v.h.dl.finish(dl.stored)
+	})
+	if err != nil {
 		v.h.logger.Debug("vhost: dead letter dropped", "queue", dl.q.Name, "exchange", dlx, "err", err)
+	}
+	if err != nil || n == 0 {
+		dl.stored() // routed nowhere: gone, as in RabbitMQ
 	}
 }
 
