@@ -80,8 +80,17 @@ func (q *Queue) flushAcksLocked() {
 		value = appendAckRecord(nil, ackDelta, q.floor, q.delivered, q.ackPending)
 	}
 	q.ackPending = q.ackPending[:0]
-	rec := [1]logstore.Record{{Timestamp: time.Now().UnixMilli(), Value: value}}
-	batch := logstore.AppendBatch(nil, logstore.BatchOptions{ProducerID: -1}, rec[:])
+	recs := []logstore.Record{{Timestamp: time.Now().UnixMilli(), Value: value}}
+	if snapshot && len(q.returns) > 0 {
+		// The records before the snapshot go: the counts they hold come
+		// right after it, in the same batch.
+		all := make([]offsetReturns, 0, len(q.returns))
+		for o, n := range q.returns {
+			all = append(all, offsetReturns{o, n})
+		}
+		recs = append(recs, logstore.Record{Timestamp: recs[0].Timestamp, Value: appendReturnsRecord(nil, all)})
+	}
+	batch := logstore.AppendBatch(nil, logstore.BatchOptions{ProducerID: -1}, recs)
 	acks, logger := q.acks, q.logger
 	q.acks.AppendAsync(batch, func(base int64, err error) {
 		if err != nil {
@@ -112,4 +121,20 @@ func (q *Queue) flushAcksLocked() {
 			}
 		}()
 	}
+}
+
+// logReturns appends the counts of messages just given back to the ack
+// log, without waiting (a count lost to a power loss only allows a
+// message one more delivery). q.mu is held.
+func (q *Queue) logReturns(rs []offsetReturns) {
+	if q.acks == nil || q.closed || len(rs) == 0 {
+		return
+	}
+	rec := [1]logstore.Record{{Timestamp: time.Now().UnixMilli(), Value: appendReturnsRecord(nil, rs)}}
+	logger := q.logger
+	q.acks.AppendAsync(logstore.AppendBatch(nil, logstore.BatchOptions{ProducerID: -1}, rec[:]), func(_ int64, err error) {
+		if err != nil {
+			logger.Warn("queue: cannot write delivery counts; a restart may forget them", "err", err)
+		}
+	})
 }

@@ -330,6 +330,7 @@ func (q *Queue) Reject(offsets ...int64) {
 func (q *Queue) Requeue(offsets ...int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	var back []offsetReturns
 	for _, o := range offsets {
 		size, ok := q.unacked[o]
 		if !ok {
@@ -354,7 +355,9 @@ func (q *Queue) Requeue(offsets ...int64) {
 		heap.Push(&q.requeued, o)
 		q.ready++
 		q.readyBytes += int64(size)
+		back = append(back, offsetReturns{o, q.returns[o]})
 	}
+	q.logReturns(back)
 	q.dispatchLocked()
 }
 

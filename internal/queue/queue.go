@@ -90,7 +90,7 @@ type Config struct {
 	SingleActiveConsumer bool
 	// With HasDeliveryLimit, a message given back (requeued) more than
 	// DeliveryLimit times is dead-lettered, or dropped, instead
-	// (x-delivery-limit). Counts are kept in memory: a restart resets them.
+	// (x-delivery-limit). Counts are kept in the ack log (see logReturns).
 	HasDeliveryLimit bool
 	DeliveryLimit    int64
 	// With Deduplicate (x-message-deduplication), a message whose
@@ -251,6 +251,11 @@ func Open(cfg Config) (*Queue, error) {
 	}
 	q.floor = max(q.floor, q.log.StartOffset())
 	q.advanceFloor()
+	for o := range q.returns {
+		if acked, _ := q.acked.has(o); acked || o < q.floor {
+			delete(q.returns, o)
+		}
+	}
 	q.end = q.log.HighWatermark()
 	q.bootEnd = q.end
 	q.next, q.cacheBase, q.raBase = q.floor, q.end, q.end
@@ -305,6 +310,20 @@ func (q *Queue) replayAcks() error {
 					continue
 				}
 				off = r.Offset + 1
+				if len(r.Value) > 0 && r.Value[0] == ackReturns {
+					rs, err := parseReturnsRecord(r.Value)
+					if err != nil {
+						q.logger.Warn("queue: skipping a malformed returns record", "offset", r.Offset)
+						continue
+					}
+					if q.returns == nil {
+						q.returns = make(map[int64]int32)
+					}
+					for _, e := range rs {
+						q.returns[e.offset] = e.returns
+					}
+					continue
+				}
 				a, err := parseAckRecord(r.Value)
 				if err != nil {
 					q.logger.Warn("queue: skipping a malformed ack record", "offset", r.Offset)

@@ -389,3 +389,45 @@ func TestDedupKeysStayBounded(t *testing.T) {
 	}
 	q.Ack(first.Offset)
 }
+
+// TestReturnsSurviveRestart: how often a message was given back is in the
+// ack log, also across the snapshots that trim it, so a restart neither
+// resets x-delivery-count nor grants a poison message more deliveries.
+func TestReturnsSurviveRestart(t *testing.T) {
+	st := newStore(t)
+	q := st.queue(0)
+	enqueue(t, q, "poison", true)
+	for range 2 {
+		m, _ := get(t, q)
+		q.Requeue(m.Offset)
+	}
+	// Enough acks of other messages for snapshots to trim the ack log.
+	for i := range 2 * snapshotEvery {
+		enqueue(t, q, fmt.Sprint("m", i), true)
+	}
+	_, m, _, returns, _, err := q.Get(false)
+	if err != nil || string(m.Body) != "poison" || returns != 2 {
+		t.Fatalf("before: %v %q returns %d", err, m.Body, returns)
+	}
+	// Held unacked while the others are acked one record each, so that
+	// snapshots come round and trim the records before them.
+	for range 2 * snapshotEvery {
+		got, _ := get(t, q)
+		q.Ack(got.Offset)
+		q.flushAcks()
+	}
+	q.mu.Lock()
+	snapshotted := q.acks.StartOffset() > 0
+	q.mu.Unlock()
+	if !snapshotted {
+		t.Fatal("the ack log was never trimmed: the test does not cover snapshots")
+	}
+	q = st.restart(q, 0)
+	_, m, _, returns, _, err = q.Get(false)
+	if err != nil || m == nil || string(m.Body) != "poison" {
+		t.Fatalf("after the restart: %v %v", err, m)
+	}
+	if returns != 2 {
+		t.Fatalf("after the restart: returns %d, want 2 (kept across the snapshots)", returns)
+	}
+}

@@ -107,6 +107,7 @@ func (r *ranges) first() (span, bool) {
 const (
 	ackDelta    = 1
 	ackSnapshot = 2
+	ackReturns  = 3 // see appendReturnsRecord
 )
 
 var errAckRecord = errors.New("queue: malformed ack record")
@@ -173,4 +174,66 @@ func parseAckRecord(b []byte) (ackRecord, error) {
 		r.spans = append(r.spans, span{r.floor + d, r.floor + d + l})
 	}
 	return r, nil
+}
+
+// A returns record, in the ack log too, says how often messages were
+// given back, so that x-delivery-limit and x-delivery-count outlive a
+// restart:
+//
+//	kind   byte     ackReturns
+//	floor  uvarint  the lowest offset
+//	count  uvarint  entries to follow
+//	entries count × (uvarint offset-floor, uvarint returns)
+//
+// A later entry for an offset replaces an earlier one.
+func appendReturnsRecord(dst []byte, returns []offsetReturns) []byte {
+	var floor int64
+	for i, r := range returns {
+		if i == 0 || r.offset < floor {
+			floor = r.offset
+		}
+	}
+	dst = append(dst, ackReturns)
+	dst = binary.AppendUvarint(dst, uint64(floor))
+	dst = binary.AppendUvarint(dst, uint64(len(returns)))
+	for _, r := range returns {
+		dst = binary.AppendUvarint(dst, uint64(r.offset-floor))
+		dst = binary.AppendUvarint(dst, uint64(r.returns))
+	}
+	return dst
+}
+
+type offsetReturns struct {
+	offset  int64
+	returns int32
+}
+
+func parseReturnsRecord(b []byte) ([]offsetReturns, error) {
+	if len(b) < 1 || b[0] != ackReturns {
+		return nil, errAckRecord
+	}
+	b = b[1:]
+	next := func() (uint64, bool) {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return 0, false
+		}
+		b = b[n:]
+		return v, true
+	}
+	floor, ok1 := next()
+	count, ok2 := next()
+	if !ok1 || !ok2 || floor > 1<<62 || count > uint64(len(b)) {
+		return nil, errAckRecord
+	}
+	out := make([]offsetReturns, 0, count)
+	for range count {
+		d, ok1 := next()
+		n, ok2 := next()
+		if !ok1 || !ok2 || d > 1<<62 || n > 1<<31-1 {
+			return nil, errAckRecord
+		}
+		out = append(out, offsetReturns{int64(floor + d), int32(n)})
+	}
+	return out, nil
 }
