@@ -88,7 +88,7 @@ func (q *Queue) flushAcksLocked() {
 		for o, n := range q.returns {
 			all = append(all, offsetReturns{o, n})
 		}
-		recs = append(recs, logstore.Record{Timestamp: recs[0].Timestamp, Value: appendReturnsRecord(nil, all)})
+		recs = append(recs, logstore.Record{Offset: 1, Timestamp: recs[0].Timestamp, Value: appendReturnsRecord(nil, all)})
 	}
 	batch := logstore.AppendBatch(nil, logstore.BatchOptions{ProducerID: -1}, recs)
 	acks, logger := q.acks, q.logger
