@@ -2,7 +2,9 @@ package loftproc
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,72 +44,80 @@ type Process struct {
 }
 
 // Start runs bin serve on dataDir, with the Kafka, AMQP and HTTP listeners
-// on ports the kernel picks (read back from the "listening" log lines, so
-// two tests can never be handed the same port), plus args, and waits up to
-// 15 s for /readyz. When tb ends, the process gets SIGTERM and must exit 0
-// within 15 s; its log is printed if the test failed.
+// on free loopback ports, plus args, and waits up to 15 s for /readyz.
+// The three ports are picked while all three are held, so they differ; a
+// port another process takes meanwhile makes the server fail to bind, and
+// Start tries again on new ports. When tb ends, the process gets SIGTERM
+// and must exit 0 within 15 s; its log is printed if the test failed.
 func Start(tb testing.TB, bin, dataDir string, args ...string) *Process {
 	tb.Helper()
-	p := &Process{log: &syncBuffer{}, exited: make(chan struct{})}
-	const kernelPicks = "127.0.0.1:0"
+	for attempt := 1; ; attempt++ {
+		p, err := start(tb, bin, dataDir, args)
+		if err == nil {
+			return p
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 5 {
+			tb.Fatal(err)
+		}
+	}
+}
+
+var errPortTaken = errors.New("loftproc: a port was taken before loft could bind it")
+
+func start(tb testing.TB, bin, dataDir string, args []string) (*Process, error) {
+	ports := freePorts(tb, 3)
+	p := &Process{Kafka: ports[0], AMQP: ports[1], HTTP: ports[2], log: &syncBuffer{}, exited: make(chan struct{})}
 	all := append([]string{"serve", "--data-dir", dataDir,
-		"--kafka-addr", kernelPicks, "--amqp-addr", kernelPicks, "--http-addr", kernelPicks}, args...)
+		"--kafka-addr", p.Kafka, "--amqp-addr", p.AMQP, "--http-addr", p.HTTP}, args...)
 	p.cmd = exec.Command(bin, all...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	go func() {
 		p.waitErr = p.cmd.Wait()
 		close(p.exited)
 	}()
-	tb.Cleanup(func() { p.stop(tb) })
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		select {
 		case <-p.exited:
-			tb.Fatalf("loft exited before it was ready: %v", p.waitErr)
+			if strings.Contains(p.log.String(), "address already in use") {
+				return nil, errPortTaken
+			}
+			return nil, fmt.Errorf("loft exited before it was ready: %v\n%s", p.waitErr, p.log.String())
 		default:
 		}
-		if p.HTTP == "" || p.AMQP == "" || p.Kafka == "" {
-			p.readAddrs()
-		} else if resp, err := http.Get("http://" + p.HTTP + "/readyz"); err == nil {
+		if resp, err := http.Get("http://" + p.HTTP + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p
+				tb.Cleanup(func() { p.stop(tb) })
+				return p, nil
 			}
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("loft not ready within 15 s")
+			p.cmd.Process.Kill()
+			<-p.exited
+			return nil, fmt.Errorf("loft not ready within 15 s\n%s", p.log.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// readAddrs fills in the listeners' addresses from the log lines
-// "msg=listening proto=P addr=A" written so far.
-func (p *Process) readAddrs() {
-	for _, line := range strings.Split(p.log.String(), "\n") {
-		if !strings.Contains(line, "msg=listening ") {
-			continue
+// freePorts returns n distinct free loopback addresses, holding each
+// until all are found.
+func freePorts(tb testing.TB, n int) []string {
+	tb.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
 		}
-		var proto, addr string
-		for _, field := range strings.Fields(line) {
-			if v, ok := strings.CutPrefix(field, "proto="); ok {
-				proto = v
-			} else if v, ok := strings.CutPrefix(field, "addr="); ok {
-				addr = v
-			}
-		}
-		switch proto {
-		case "kafka":
-			p.Kafka = addr
-		case "amqp":
-			p.AMQP = addr
-		case "http":
-			p.HTTP = addr
-		}
+		defer ln.Close()
+		addrs[i] = ln.Addr().String()
 	}
+	return addrs
 }
 
 // Kill ends the process with SIGKILL, as a crash or power loss would from

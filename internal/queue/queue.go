@@ -59,21 +59,13 @@ const (
 	trimEvery = time.Second
 )
 
-// Config configures Open.
-type Config struct {
-	Name string // for logs
-	// Log holds the messages; Acks the acknowledgement state. A nil Acks
-	// keeps acks in memory only, for queues that do not outlive the broker.
-	Log, Acks *logstore.Log
-	// CacheBytes bounds the cache of the newest messages (default
-	// DefaultCacheBytes).
-	CacheBytes int
+// Limits are the settings of a queue that may change while it runs: a
+// policy sets them (see SetLimits).
+type Limits struct {
 	// MessageTTL, if positive, expires every message that long after it
 	// was published (x-message-ttl); 0 or negative: messages live until
 	// their own expiration, if any.
 	MessageTTL time.Duration
-	// Now is the clock expiry is judged by (default time.Now).
-	Now func() time.Time
 	// With HasMaxLength, MaxLength bounds the ready messages
 	// (x-max-length; unacked ones do not count, as in RabbitMQ) and
 	// Overflow says what happens past it.
@@ -84,24 +76,11 @@ type Config struct {
 	HasMaxLengthBytes bool
 	MaxLengthBytes    int64
 	Overflow          Overflow
-	// SingleActiveConsumer (x-single-active-consumer) delivers to one
-	// consumer at a time, the earliest registered; when it goes, the next
-	// takes over.
-	SingleActiveConsumer bool
 	// With HasDeliveryLimit, a message given back (requeued) more than
 	// DeliveryLimit times is dead-lettered, or dropped, instead
 	// (x-delivery-limit). Counts are kept in the ack log (see logReturns).
 	HasDeliveryLimit bool
 	DeliveryLimit    int64
-	// With Deduplicate (x-message-deduplication), a message whose
-	// DedupKey is that of a message in the queue, ready or unacked, is
-	// not enqueued but reported stored, so that its publisher sees
-	// success. DedupKey reads a stored message's key when the queue is
-	// opened. DedupLimit, if positive, bounds the keys remembered
-	// (x-cache-size): past it the oldest are forgotten.
-	Deduplicate bool
-	DedupKey    func(m *Message) string
-	DedupLimit  int
 	// DeadLetter, if not nil, is given every message that dies in the
 	// queue (rejected without requeue, expired, dropped past the maximum
 	// length or the delivery limit) with the reason, RabbitMQ's names. It
@@ -111,6 +90,33 @@ type Config struct {
 	// then is the message acked here, so that a crash in between delivers
 	// it again rather than lose it (see die).
 	DeadLetter func(m *Message, reason string, stored func())
+}
+
+// Config configures Open.
+type Config struct {
+	Name string // for logs
+	// Log holds the messages; Acks the acknowledgement state. A nil Acks
+	// keeps acks in memory only, for queues that do not outlive the broker.
+	Log, Acks *logstore.Log
+	// CacheBytes bounds the cache of the newest messages (default
+	// DefaultCacheBytes).
+	CacheBytes int
+	Limits
+	// Now is the clock expiry is judged by (default time.Now).
+	Now func() time.Time
+	// SingleActiveConsumer (x-single-active-consumer) delivers to one
+	// consumer at a time, the earliest registered; when it goes, the next
+	// takes over.
+	SingleActiveConsumer bool
+	// With Deduplicate (x-message-deduplication), a message whose
+	// DedupKey is that of a message in the queue, ready or unacked, is
+	// not enqueued but reported stored, so that its publisher sees
+	// success. DedupKey reads a stored message's key when the queue is
+	// opened. DedupLimit, if positive, bounds the keys remembered
+	// (x-cache-size): past it the oldest are forgotten.
+	Deduplicate bool
+	DedupKey    func(m *Message) string
+	DedupLimit  int
 	// Budget, if not nil, bounds the caches of every queue sharing it:
 	// past it, each queue keeps only what it must (messages not yet
 	// durable), so many queues cannot add up to unbounded memory.
@@ -195,6 +201,10 @@ type Queue struct {
 	ackRecords int
 	trimmed    time.Time
 	dying      int // messages handed to the dead-letter hook, not yet stored
+	// bytesCounted: readyBytes is exact. It is kept as messages come and
+	// go, but after a restart only once the backlog was read back, which
+	// a queue does when a byte limit needs it (Open, SetLimits).
+	bytesCounted bool
 
 	// dedupKeys maps the deduplication keys of the messages in the queue
 	// to their offsets (nil unless Deduplicate); dedupOrder holds them
@@ -226,24 +236,11 @@ func Open(cfg Config) (*Queue, error) {
 		deliveryLimit: -1,
 		singleActive:  cfg.SingleActiveConsumer,
 		dedupLimit:    cfg.DedupLimit,
-		overflow:      cfg.Overflow,
-		deadLetter:    cfg.DeadLetter,
 		now:           cfg.Now,
 		unacked:       make(map[int64]int32),
 		trimmed:       time.Now(),
 	}
-	if cfg.MessageTTL > 0 {
-		q.ttl = cfg.MessageTTL.Milliseconds() // a TTL under 1 ms is 0: expire unless taken at once
-	}
-	if cfg.HasMaxLength {
-		q.maxLen = max(cfg.MaxLength, 0)
-	}
-	if cfg.HasMaxLengthBytes {
-		q.maxBytes = max(cfg.MaxLengthBytes, 0)
-	}
-	if cfg.HasDeliveryLimit {
-		q.deliveryLimit = max(cfg.DeliveryLimit, 0)
-	}
+	q.setLimits(cfg.Limits)
 	if q.acks != nil {
 		if err := q.replayAcks(); err != nil {
 			return nil, err
@@ -268,6 +265,7 @@ func Open(cfg Config) (*Queue, error) {
 	// is bounded by that too: reading it back is cheap. A deduplicating
 	// queue reads its keys back, the price of its promise.
 	countBytes := q.maxBytes >= 0
+	q.bytesCounted = countBytes
 	if countBytes || (cfg.Deduplicate && cfg.DedupKey != nil) {
 		err := q.scanLive(func(m *Message) {
 			if countBytes {
@@ -337,6 +335,56 @@ func (q *Queue) replayAcks() error {
 			}
 		}
 	}
+	return nil
+}
+
+// setLimits sets the limits; q.mu is held, or q is not yet shared.
+func (q *Queue) setLimits(l Limits) {
+	q.ttl, q.maxLen, q.maxBytes, q.deliveryLimit = -1, -1, -1, -1
+	if l.MessageTTL > 0 {
+		q.ttl = l.MessageTTL.Milliseconds() // a TTL under 1 ms is 0: expire unless taken at once
+	}
+	if l.HasMaxLength {
+		q.maxLen = max(l.MaxLength, 0)
+	}
+	if l.HasMaxLengthBytes {
+		q.maxBytes = max(l.MaxLengthBytes, 0)
+	}
+	if l.HasDeliveryLimit {
+		q.deliveryLimit = max(l.DeliveryLimit, 0)
+	}
+	q.overflow, q.deadLetter = l.Overflow, l.DeadLetter
+}
+
+// SetLimits changes the limits of a running queue, as a policy does, and
+// applies them at once: past a new maximum length the oldest ready
+// messages go, as they would have on arrival. A first byte limit reads
+// the backlog back once to count its bytes.
+func (q *Queue) SetLimits(l Limits) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return ErrClosed
+	}
+	if l.HasMaxLengthBytes && !q.bytesCounted {
+		var live int64
+		if err := q.scanLive(func(m *Message) { live += int64(len(m.Body)) }); err != nil {
+			return err
+		}
+		for _, size := range q.unacked {
+			live -= int64(size)
+		}
+		q.readyBytes, q.bytesCounted = max(live, 0), true
+	}
+	q.setLimits(l)
+	q.mayExpire = q.mayExpire || q.ttl >= 0
+	q.dropOverflow()
+	if q.expiry != nil {
+		q.expiry.Stop()
+		q.expiry = nil
+	}
+	q.armExpiry()
+	q.dispatchLocked()
 	return nil
 }
 

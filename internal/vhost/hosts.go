@@ -332,16 +332,12 @@ func (h *Hosts) openLevel(v *Vhost, q *Queue, store *logstore.Store, level int, 
 			return nil, fmt.Errorf("%w: queue %s: %v", ErrStorage, q.Name, err)
 		}
 	}
-	ttl, _ := messageTTL(q.Args)
-	lim, _ := lengthLimit(q.Args)
 	dedup, dedupLimit, _ := queueDedup(q.Args)
 	sub, err := queue.Open(queue.Config{Name: q.Name, Log: l, Acks: acks, CacheBytes: h.opts.CacheBytes,
-		MessageTTL: ttl, HasMaxLength: lim.has, MaxLength: lim.max, Overflow: lim.overflow,
-		HasMaxLengthBytes: lim.hasBytes, MaxLengthBytes: lim.maxBytes,
-		HasDeliveryLimit: lim.hasDeliveryLimit, DeliveryLimit: lim.deliveryLimit,
+		Limits:               h.queueLimits(v, q),
 		SingleActiveConsumer: singleActive(q.Args),
 		Deduplicate:          dedup, DedupKey: storedKey, DedupLimit: dedupLimit,
-		DeadLetter: h.deadLetterHook(v, q), Budget: h.budget, Logger: h.logger})
+		Budget: h.budget, Logger: h.logger})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
 	}

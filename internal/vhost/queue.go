@@ -464,3 +464,16 @@ func (v *Vhost) DropOwner(owner uint64) {
 		}
 	}
 }
+
+// queueLimits returns the limits q's arguments set on its subscription.
+func (h *Hosts) queueLimits(v *Vhost, q *Queue) queue.Limits {
+	args := q.Args
+	ttl, _ := messageTTL(args)
+	lim, _ := lengthLimit(args)
+	return queue.Limits{
+		MessageTTL: ttl, HasMaxLength: lim.has, MaxLength: lim.max, Overflow: lim.overflow,
+		HasMaxLengthBytes: lim.hasBytes, MaxLengthBytes: lim.maxBytes,
+		HasDeliveryLimit: lim.hasDeliveryLimit, DeliveryLimit: lim.deliveryLimit,
+		DeadLetter: h.deadLetterHook(v, q),
+	}
+}
