@@ -20,6 +20,8 @@ type Sub interface {
 	Purge() int
 	Delete() []Consumer
 	Close()
+	// SetLimits changes the limits while the queue runs (a policy).
+	SetLimits(l Limits) error
 }
 
 // Levels is a queue with priorities (x-max-priority), as RabbitMQ builds
@@ -227,6 +229,19 @@ func (l *Levels) Delete() []Consumer {
 		}
 	}
 	return cs
+}
+
+// SetLimits sets the limits of every open level; a level opened later
+// gets them from its opener.
+func (l *Levels) SetLimits(lim Limits) error {
+	var first error
+	l.each(func(q *Queue) bool {
+		if err := q.SetLimits(lim); err != nil && first == nil {
+			first = err
+		}
+		return true
+	})
+	return first
 }
 
 // Close closes every level.

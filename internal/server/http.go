@@ -25,8 +25,8 @@ const (
 // bind failure is returned at once, as a startup error; a failure while
 // serving goes to serveErr, which Run watches.
 //
-// For now it serves only the health endpoints; the HTTP API (management,
-// publish, consume, metrics) will mount on the same listener.
+// It serves the health endpoints and, once the model is open, the HTTP
+// API under /api/ (internal/httpapi).
 func (s *Server) startHTTP(serveErr chan<- error) (*http.Server, error) {
 	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
 	if err != nil {
@@ -67,6 +67,16 @@ func (s *Server) healthHandler() http.Handler {
 			return
 		}
 		writeText(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		api := s.api.Load()
+		if api == nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"error":"unavailable","reason":"the broker is starting"}`+"\n")
+			return
+		}
+		api.ServeHTTP(w, r)
 	})
 	if s.cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -21,6 +21,7 @@ import (
 	"github.com/loftmq/loft/internal/config"
 	"github.com/loftmq/loft/internal/fs"
 	"github.com/loftmq/loft/internal/group"
+	"github.com/loftmq/loft/internal/httpapi"
 	"github.com/loftmq/loft/internal/kafka"
 	"github.com/loftmq/loft/internal/logstore"
 	"github.com/loftmq/loft/internal/meta"
@@ -65,11 +66,12 @@ type Server struct {
 
 	shutdownTimeout time.Duration
 	started         atomic.Bool
-	ready           atomic.Bool   // what /readyz reports
-	readyc          chan struct{} // closed when ready first becomes true
-	httpAddr        net.Addr      // set before readyc closes
-	kafkaAddr       net.Addr      // set before readyc closes
-	amqpAddr        net.Addr      // set before readyc closes
+	ready           atomic.Bool                 // what /readyz reports
+	readyc          chan struct{}               // closed when ready first becomes true
+	httpAddr        net.Addr                    // set before readyc closes
+	kafkaAddr       net.Addr                    // set before readyc closes
+	amqpAddr        net.Addr                    // set before readyc closes
+	api             atomic.Pointer[httpapi.API] // the HTTP API, once the model is open
 }
 
 // New checks cfg and returns a Server that has not touched the disk or the
@@ -174,6 +176,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(err, stop())
 	}
+	s.api.Store(httpapi.New(httpapi.Config{Users: users, Hosts: hosts, Logger: s.logger}))
 
 	if s.cfg.KafkaAddr != "" {
 		k, err := s.startKafka(ctx, md, b, g, serveErr)

@@ -188,6 +188,9 @@ func (s *Queue) Delete() []queue.Consumer {
 	return cs
 }
 
+// SetLimits does nothing: a stream's retention is its topic's configs.
+func (s *Queue) SetLimits(queue.Limits) error { return nil }
+
 // Close stops every reader.
 func (s *Queue) Close() {
 	s.mu.Lock()

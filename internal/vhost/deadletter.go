@@ -98,7 +98,7 @@ func (d *deadLetters) stop() {
 // deadLetterHook returns the hook q's subscription calls, or nil when q
 // has no dead-letter exchange.
 func (h *Hosts) deadLetterHook(v *Vhost, q *Queue) func(*queue.Message, string, func()) {
-	if _, ok := argString(q.Args, "x-dead-letter-exchange"); !ok {
+	if _, ok := argString(q.Effective(), "x-dead-letter-exchange"); !ok {
 		return nil
 	}
 	return func(m *queue.Message, reason string, stored func()) {
@@ -122,8 +122,9 @@ func argString(t frame.Table, key string) (string, bool) {
 
 // republish publishes a dead message to its queue's dead-letter exchange.
 func (v *Vhost) republish(dl deadLetter) {
-	dlx, _ := argString(dl.q.Args, "x-dead-letter-exchange")
-	key, ok := argString(dl.q.Args, "x-dead-letter-routing-key")
+	args := dl.q.Effective()
+	dlx, _ := argString(args, "x-dead-letter-exchange")
+	key, ok := argString(args, "x-dead-letter-routing-key")
 	if !ok {
 		key = dl.m.RoutingKey
 	}

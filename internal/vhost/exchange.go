@@ -48,6 +48,10 @@ func (v *Vhost) DeclareExchange(d ExchangeDecl) error {
 	if err != nil {
 		return err
 	}
+	if p := v.policyFor(x.Name, false); p != nil {
+		x.Policy = p.Name
+		x.alternate, _ = argString(effective(x.Args, p, false), "alternate-exchange")
+	}
 	if x.Type == delayedKind {
 		x.delayID = newID()
 	}

@@ -98,6 +98,9 @@ func Open(opts Options) (*Hosts, error) {
 			h.dl.stop()
 		}
 	}()
+	if err := h.loadPolicies(); err != nil {
+		return nil, err
+	}
 	claimed := make(map[string]bool)
 	type delayedExchange struct {
 		v *Vhost
@@ -151,13 +154,14 @@ func Open(opts Options) (*Hosts, error) {
 		}
 		q := &Queue{Name: parts[2], Durable: true, AutoDelete: r.AutoDelete, Args: args, id: r.ID}
 		v := h.vhost(parts[1])
+		v.applyQueuePolicy(q)
 		if err := h.openQueue(v, q, false); err != nil {
 			return nil, err
 		}
 		claimed[q.id] = true
 		v.queues[q.Name] = q
-		q.expires, _ = queueExpires(args)
-		q.ConsumerTimeout, _ = positiveMillis(args, "x-consumer-timeout")
+		q.expires, _ = queueExpires(q.Effective())
+		q.ConsumerTimeout, _ = positiveMillis(q.Effective(), "x-consumer-timeout")
 		v.armExpiry(q) // a restart counts as a use, as in RabbitMQ
 	}
 	for _, kv := range h.md.Scan(meta.Prefix(kindBinding)) {
@@ -188,6 +192,9 @@ func Open(opts Options) (*Hosts, error) {
 				return nil, fmt.Errorf("vhost: remove orphan log %s: %w", name, err)
 			}
 		}
+	}
+	for _, v := range h.vhosts {
+		v.applyPolicies() // exchanges: the queues have theirs
 	}
 	// Held messages fire into the queues and bindings now in place.
 	for _, d := range delayed {

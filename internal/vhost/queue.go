@@ -62,12 +62,10 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 	if _, err := lengthLimit(d.Args); err != nil {
 		return nil, err
 	}
-	expires, err := queueExpires(d.Args)
-	if err != nil {
+	if _, err := queueExpires(d.Args); err != nil {
 		return nil, err
 	}
-	consumerTimeout, err := positiveMillis(d.Args, "x-consumer-timeout")
-	if err != nil {
+	if _, err := positiveMillis(d.Args, "x-consumer-timeout"); err != nil {
 		return nil, err
 	}
 	kind, err := queueType(d.Args)
@@ -99,6 +97,7 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 		Name: d.Name, Durable: d.Durable, Exclusive: d.Exclusive, AutoDelete: d.AutoDelete,
 		Args: d.Args, Owner: d.Owner, id: newID(),
 	}
+	v.applyQueuePolicy(q)
 	if err := v.h.openQueue(v, q, true); err != nil {
 		return nil, err
 	}
@@ -113,7 +112,8 @@ func (v *Vhost) DeclareQueue(d QueueDecl) (*Queue, error) {
 		}
 	}
 	v.queues[q.Name] = q
-	q.expires, q.ConsumerTimeout = expires, consumerTimeout
+	q.expires, _ = queueExpires(q.Effective())
+	q.ConsumerTimeout, _ = positiveMillis(q.Effective(), "x-consumer-timeout")
 	v.armExpiry(q)
 	return q, nil
 }
@@ -308,6 +308,30 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// QueueView is a queue as inspection shows it, copied at one moment.
+type QueueView struct {
+	Name                           string
+	Durable, Exclusive, AutoDelete bool
+	Args                           frame.Table
+	Policy                         string // the policy applying, if any
+	Stream                         bool
+	Ready, Unacked, Consumers      int
+}
+
+// Lookup returns the named queue, for inspection.
+func (v *Vhost) Lookup(name string) (QueueView, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	q, ok := v.queues[name]
+	if !ok {
+		return QueueView{}, false
+	}
+	qv := QueueView{Name: q.Name, Durable: q.Durable, Exclusive: q.Exclusive, AutoDelete: q.AutoDelete,
+		Args: q.Args, Policy: q.Policy, Stream: q.IsStream()}
+	qv.Ready, qv.Unacked, qv.Consumers = q.q.Counts()
+	return qv, true
+}
+
 // Queue returns the named queue, checking that the connection owner may
 // use it.
 func (v *Vhost) Queue(name string, owner uint64) (*Queue, error) {
@@ -465,9 +489,10 @@ func (v *Vhost) DropOwner(owner uint64) {
 	}
 }
 
-// queueLimits returns the limits q's arguments set on its subscription.
+// queueLimits returns the limits q's arguments, with its policy, set on
+// its subscription.
 func (h *Hosts) queueLimits(v *Vhost, q *Queue) queue.Limits {
-	args := q.Args
+	args := q.Effective()
 	ttl, _ := messageTTL(args)
 	lim, _ := lengthLimit(args)
 	return queue.Limits{

@@ -113,7 +113,7 @@ func (h *Hosts) openStream(q *Queue, create bool) error {
 	if b == nil {
 		return fmt.Errorf("%w: stream queues need the broker's topics", ErrNotImplemented)
 	}
-	configs, err := streamConfigs(q.Args)
+	configs, err := streamConfigs(q.Effective())
 	if err != nil {
 		return err
 	}
@@ -140,6 +140,26 @@ func (h *Hosts) openStream(q *Queue, create bool) error {
 	p, _ := t.Partition(0)
 	q.q = stream.New(q.Name, p, h.logger)
 	return nil
+}
+
+// alterStream sets a stream's topic configs to what its arguments and
+// policy say, after a policy change.
+func (h *Hosts) alterStream(q *Queue) {
+	configs, err := streamConfigs(q.Effective())
+	if err != nil {
+		return
+	}
+	var ops []broker.ConfigOp
+	for _, name := range []string{"retention.ms", "retention.bytes", "segment.bytes"} {
+		if v, ok := configs[name]; ok {
+			ops = append(ops, broker.ConfigOp{Name: name, Value: v, Op: broker.ConfigSet})
+		} else {
+			ops = append(ops, broker.ConfigOp{Name: name, Op: broker.ConfigDelete})
+		}
+	}
+	if err := h.opts.Broker.AlterTopicConfigs(context.Background(), q.Name, ops, false); err != nil {
+		h.logger.Warn("vhost: cannot apply a policy to a stream's topic", "queue", q.Name, "err", err)
+	}
 }
 
 // dropStream deletes a deleted stream queue's topic.

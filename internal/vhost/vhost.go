@@ -20,6 +20,7 @@ type Vhost struct {
 	mu        sync.RWMutex
 	exchanges map[string]*Exchange
 	queues    map[string]*Queue
+	policies  map[string]*Policy
 	closed    bool
 }
 
@@ -34,7 +35,8 @@ var predeclared = []struct{ name, kind string }{
 }
 
 func newVhost(h *Hosts, name string) *Vhost {
-	v := &Vhost{h: h, name: name, exchanges: make(map[string]*Exchange), queues: make(map[string]*Queue)}
+	v := &Vhost{h: h, name: name, exchanges: make(map[string]*Exchange), queues: make(map[string]*Queue),
+		policies: make(map[string]*Policy)}
 	for _, p := range predeclared {
 		x, _ := newExchange(p.name, p.kind, true, false, false, nil)
 		x.builtin = true
@@ -72,6 +74,9 @@ type Exchange struct {
 	AutoDelete bool
 	Internal   bool
 	Args       frame.Table
+
+	// Policy names the policy applying to the exchange, if any.
+	Policy string
 
 	builtin   bool // the default or an amq.* exchange
 	alternate string
@@ -120,9 +125,14 @@ type Queue struct {
 	// Owner is the connection an exclusive queue belongs to.
 	Owner uint64
 
+	// Policy names the policy applying to the queue, if any; see
+	// Effective for what it sets.
+	Policy string
+
 	id       string
 	q        queue.Sub
-	consumed bool // has had a consumer: auto-delete applies
+	eff      atomic.Pointer[frame.Table] // Args with the policy merged in
+	consumed bool                        // has had a consumer: auto-delete applies
 
 	// ConsumerTimeout is x-consumer-timeout: how long a delivery may stay
 	// unacked; 0 leaves it to the server's default.
@@ -140,6 +150,15 @@ type Queue struct {
 func (q *Queue) stored() bool { return q.Durable && !q.Exclusive }
 
 func (q *Queue) logName() string { return queueLogPrefix + q.id }
+
+// Effective returns the queue's arguments with its policy merged in:
+// what it acts on.
+func (q *Queue) Effective() frame.Table {
+	if p := q.eff.Load(); p != nil {
+		return *p
+	}
+	return q.Args
+}
 
 // Sub returns the queue's subscription, for delivery and counts; messages
 // are settled on the queue.Queue that delivered them.
