@@ -21,7 +21,8 @@ test: ## run every test with the race detector (what CI runs)
 	go test -race ./...
 
 # The AMQP benchmarks run each workload once per broker (Loft, RabbitMQ
-# classic and quorum, NATS) per count, about 2.5 minutes a pass: 3 passes,
+# classic and quorum, NATS) per count, plus the delayed-message workload
+# (Loft only), about 4.5 minutes a pass: 3 passes,
 # as the reference figures are medians of 3, and a timeout to match.
 bench: ## run the log engine, Kafka (5 times) and AMQP-vs-RabbitMQ/NATS (3 times) benchmarks into bench.txt
 	go test -run '^$$' -bench . -count 5 ./internal/logstore/ ./test/kafkabench/ | tee bench.txt

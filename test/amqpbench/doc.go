@@ -34,6 +34,14 @@
 //   - BenchmarkLatency1KiB: 1 KiB messages paced at a fixed 5,000 msg/s for
 //     10 s. p50-µs, p99-µs, p99.9-µs and max-µs are publish start to
 //     consumer receipt; msgs/s shows the rate was kept.
+//   - BenchmarkDelayedMillion (Loft only: Debian has no delayed-message
+//     plugin for RabbitMQ, and JetStream no delays): 1,000,000 messages of
+//     1 KiB published at 20,000 msg/s with x-delay 60 s to a durable
+//     x-delayed-message exchange, so that all are held at once, then fired
+//     into a queue one consumer drains. It reports the broker's RSS with
+//     all of them held (rss-all-pending-MiB) and its peak, and how late
+//     they arrived after their due time (late-p50/p99/max-ms); an early or
+//     missing message fails it. About two minutes.
 //
 // # Brokers
 //
@@ -77,7 +85,7 @@
 //
 // A quick check of the harness:
 //
-//	LOFT_BENCH_MESSAGES=20000 LOFT_BENCH_DURATION=2s go test -run '^$' -bench . -benchtime 1x ./test/amqpbench/
+//	LOFT_BENCH_MESSAGES=20000 LOFT_BENCH_DURATION=2s LOFT_BENCH_DELAYED=20000 LOFT_BENCH_DELAY=2s go test -run '^$' -bench . -benchtime 1x ./test/amqpbench/
 //
 // Each benchmark iteration is one full run of its workload, so the default
 // -benchtime (1s) also runs each once; -benchtime Nx runs N, on one broker
@@ -92,4 +100,7 @@
 //     (default 200,000 for 1 KiB, 500,000 for 16 B).
 //   - LOFT_BENCH_RATE, LOFT_BENCH_DURATION: the latency workload's pace and
 //     length (default 5000 msg/s for 10s).
+//   - LOFT_BENCH_DELAYED, LOFT_BENCH_DELAY, LOFT_BENCH_DELAYED_RATE: the
+//     delayed workload's messages, delay and publish rate (default
+//     1,000,000, 60s and 20,000 msg/s).
 package amqpbench
