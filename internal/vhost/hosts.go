@@ -267,6 +267,7 @@ func (h *Hosts) openQueue(v *Vhost, q *Queue, create bool) error {
 	if kind, _ := queueType(q.Args); kind == "stream" {
 		return h.openStream(q, create)
 	}
+	q.dedup, _, _ = queueDedup(q.Args)
 	store := h.opts.Store
 	if !q.stored() {
 		store = h.opts.Transient

@@ -113,7 +113,9 @@ func (v *Vhost) publish(p *Publishing, keep func(*Queue) bool, done func(error))
 	if p.Expiration >= 0 {
 		m.Expires = m.Timestamp + p.Expiration
 	}
-	m.DedupKey, _ = headerKey(p.Headers)
+	if slices.ContainsFunc(s.queues, func(q *Queue) bool { return q.dedup }) {
+		m.DedupKey, _ = headerKey(p.Headers)
+	}
 	m.Priority = p.Priority
 	n := len(s.queues) + len(s.topics)
 	one := done

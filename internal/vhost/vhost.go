@@ -133,6 +133,7 @@ type Queue struct {
 	q        queue.Sub
 	eff      atomic.Pointer[frame.Table] // Args with the policy merged in
 	consumed bool                        // has had a consumer: auto-delete applies
+	dedup    bool                        // x-message-deduplication: publishes read the key
 
 	// ConsumerTimeout is x-consumer-timeout: how long a delivery may stay
 	// unacked; 0 leaves it to the server's default.
