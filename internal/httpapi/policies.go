@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/loftmq/loft/internal/httpx"
+
 	"github.com/loftmq/loft/internal/vhost"
 )
 
@@ -32,7 +34,7 @@ func (a *API) listPolicies(w http.ResponseWriter, r request) {
 		}
 	} else {
 		for _, v := range a.users.Vhosts() {
-			if r.user.HasTag("administrator") || a.users.CheckVhost(r.user.Name, v.Name) == nil {
+			if a.auth.CanUseVhost(r.user, v.Name) {
 				names = append(names, v.Name)
 			}
 		}
@@ -43,7 +45,7 @@ func (a *API) listPolicies(w http.ResponseWriter, r request) {
 			out = append(out, toBody(p))
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpx.JSON(w, http.StatusOK, out)
 }
 
 // getPolicy answers GET /api/policies/{vhost}/{name}.
@@ -54,11 +56,11 @@ func (a *API) getPolicy(w http.ResponseWriter, r request) {
 	}
 	for _, p := range v.Policies() {
 		if p.Name == r.PathValue("name") {
-			writeJSON(w, http.StatusOK, toBody(p))
+			httpx.JSON(w, http.StatusOK, toBody(p))
 			return
 		}
 	}
-	writeError(w, http.StatusNotFound, "Object Not Found", "Not Found")
+	httpx.Error(w, http.StatusNotFound, "Object Not Found", "Not Found")
 }
 
 // putPolicy answers PUT /api/policies/{vhost}/{name}: 201 when made, 204
@@ -69,11 +71,11 @@ func (a *API) putPolicy(w http.ResponseWriter, r request) {
 		return
 	}
 	var b policyBody
-	if !readJSON(w, r, &b) {
+	if !httpx.ReadJSON(w, r.Request, &b) {
 		return
 	}
 	if b.Pattern == nil || b.Definition == nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "a policy needs a pattern and a definition")
+		httpx.Error(w, http.StatusBadRequest, "bad_request", "a policy needs a pattern and a definition")
 		return
 	}
 	name := r.PathValue("name")

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/loftmq/loft/internal/httpx"
+
 	"github.com/loftmq/loft/internal/amqp/frame"
 )
 
@@ -16,7 +18,7 @@ func (a *API) getQueue(w http.ResponseWriter, r request) {
 	}
 	q, ok := v.Lookup(r.PathValue("name"))
 	if !ok {
-		writeError(w, http.StatusNotFound, "Object Not Found", fmt.Sprintf("no queue '%s' in vhost '%s'", r.PathValue("name"), vname))
+		httpx.Error(w, http.StatusNotFound, "Object Not Found", fmt.Sprintf("no queue '%s' in vhost '%s'", r.PathValue("name"), vname))
 		return
 	}
 	kind := "classic"
@@ -33,7 +35,7 @@ func (a *API) getQueue(w http.ResponseWriter, r request) {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	httpx.JSON(w, http.StatusOK, map[string]any{
 		"name": q.Name, "vhost": vname, "durable": q.Durable, "auto_delete": q.AutoDelete,
 		"exclusive": q.Exclusive, "arguments": tableJSON(q.Args), "type": kind,
 		"policy": policy, "effective_policy_definition": def,
