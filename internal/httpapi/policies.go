@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/loftmq/loft/internal/httpx"
-
 	"github.com/loftmq/loft/internal/vhost"
 )
 
