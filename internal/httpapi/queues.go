@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/loftmq/loft/internal/httpx"
-
 	"github.com/loftmq/loft/internal/amqp/frame"
+	"github.com/loftmq/loft/internal/httpx"
 )
 
 // getQueue answers GET /api/queues/{vhost}/{name} with the fields of
