@@ -40,6 +40,7 @@ name. Flags override the environment, which overrides the file.`,
 		if err != nil {
 			return err
 		}
+		srv.Version = version
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		go func() {

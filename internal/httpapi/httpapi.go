@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/loftmq/loft/internal/auth"
 	"github.com/loftmq/loft/internal/httpx"
@@ -24,14 +25,22 @@ type Config struct {
 	Users  *auth.Store
 	Hosts  *vhost.Hosts
 	Logger *slog.Logger
+	// Version is the broker's, for /api/overview.
+	Version string
+	// Alarms, if not nil, returns the resource alarms in effect ("memory",
+	// "disk").
+	Alarms func() []string
 }
 
 // API serves the HTTP API.
 type API struct {
-	users  *auth.Store
-	hosts  *vhost.Hosts
-	auth   httpx.Auth
-	routes []route
+	users   *auth.Store
+	hosts   *vhost.Hosts
+	auth    httpx.Auth
+	version string
+	alarms  func() []string
+	started time.Time
+	routes  []route
 }
 
 // route is one endpoint. Paths are matched segment by segment on the
@@ -48,14 +57,51 @@ func New(cfg Config) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &API{users: cfg.Users, hosts: cfg.Hosts, auth: httpx.Auth{Users: cfg.Users, Logger: cfg.Logger}}
+	a := &API{users: cfg.Users, hosts: cfg.Hosts, auth: httpx.Auth{Users: cfg.Users, Logger: cfg.Logger},
+		version: cfg.Version, alarms: cfg.Alarms, started: time.Now()}
+	m, admin := httpx.Management, httpx.Admin
+	a.handle("GET /api/overview", m, a.overview)
+	a.handle("GET /api/nodes", httpx.Monitoring, a.nodes)
+	a.handle("GET /api/health/checks/alarms", m, a.alarmsCheck)
+	a.handle("GET /api/aliveness-test/{vhost}", m, a.aliveness)
 	a.handle("GET /api/whoami", httpx.AnyUser, a.whoami)
+	a.handle("GET /api/vhosts", m, a.listVhosts)
+	a.handle("GET /api/vhosts/{vhost}", m, a.getVhost)
+	a.handle("PUT /api/vhosts/{vhost}", admin, a.putVhost)
+	a.handle("DELETE /api/vhosts/{vhost}", admin, a.deleteVhost)
+	a.handle("GET /api/users", admin, a.listUsers)
+	a.handle("GET /api/users/{name}", admin, a.getUser)
+	a.handle("PUT /api/users/{name}", admin, a.putUser)
+	a.handle("DELETE /api/users/{name}", admin, a.deleteUser)
+	a.handle("GET /api/permissions", admin, a.listPermissions)
+	a.handle("GET /api/permissions/{vhost}/{user}", admin, a.getPermission)
+	a.handle("PUT /api/permissions/{vhost}/{user}", admin, a.putPermission)
+	a.handle("DELETE /api/permissions/{vhost}/{user}", admin, a.deletePermission)
+	a.handle("GET /api/exchanges", m, a.listExchanges)
+	a.handle("GET /api/exchanges/{vhost}", m, a.listExchanges)
+	a.handle("GET /api/exchanges/{vhost}/{name}", m, a.getExchange)
+	a.handle("PUT /api/exchanges/{vhost}/{name}", m, a.putExchange)
+	a.handle("DELETE /api/exchanges/{vhost}/{name}", m, a.deleteExchange)
+	a.handle("POST /api/exchanges/{vhost}/{name}/publish", m, a.publish)
+	a.handle("GET /api/queues", m, a.listQueues)
+	a.handle("GET /api/queues/{vhost}", m, a.listQueues)
+	a.handle("PUT /api/queues/{vhost}/{name}", m, a.putQueue)
+	a.handle("DELETE /api/queues/{vhost}/{name}", m, a.deleteQueue)
+	a.handle("DELETE /api/queues/{vhost}/{name}/contents", m, a.purgeQueue)
+	a.handle("POST /api/queues/{vhost}/{name}/get", m, a.getMessages)
+	a.handle("GET /api/bindings", m, a.listBindings)
+	a.handle("GET /api/bindings/{vhost}", m, a.listBindings)
+	a.handle("GET /api/bindings/{vhost}/e/{source}/{kind}/{dest}", m, a.listBindings)
+	a.handle("POST /api/bindings/{vhost}/e/{source}/{kind}/{dest}", m, a.postBinding)
+	a.handle("DELETE /api/bindings/{vhost}/e/{source}/{kind}/{dest}/{props}", m, a.deleteBinding)
+	a.handle("GET /api/definitions", admin, a.exportDefinitions)
+	a.handle("POST /api/definitions", admin, a.importDefinitions)
 	a.handle("GET /api/policies", httpx.Policymaker, a.listPolicies)
 	a.handle("GET /api/policies/{vhost}", httpx.Policymaker, a.listPolicies)
 	a.handle("GET /api/policies/{vhost}/{name}", httpx.Policymaker, a.getPolicy)
 	a.handle("PUT /api/policies/{vhost}/{name}", httpx.Policymaker, a.putPolicy)
 	a.handle("DELETE /api/policies/{vhost}/{name}", httpx.Policymaker, a.deletePolicy)
-	a.handle("GET /api/queues/{vhost}/{name}", httpx.Management, a.getQueue)
+	a.handle("GET /api/queues/{vhost}/{name}", m, a.getQueue)
 	return a
 }
 
@@ -128,7 +174,7 @@ func (a *API) vhostFor(w http.ResponseWriter, r request) (*vhost.Vhost, string, 
 		return nil, "", false
 	}
 	if !a.auth.CanUseVhost(r.user, name) {
-		httpx.Error(w, http.StatusUnauthorized, "not_authorized", fmt.Sprintf("access to vhost '%s' refused", name))
+		httpx.Error(w, http.StatusForbidden, "not_authorized", fmt.Sprintf("access to vhost '%s' refused", name))
 		return nil, "", false
 	}
 	return a.hosts.Get(name), name, true
@@ -144,8 +190,12 @@ func writeModelError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, vhost.ErrNotFound):
 		httpx.Error(w, http.StatusNotFound, "Object Not Found", err.Error())
-	case errors.Is(err, vhost.ErrArgument), errors.Is(err, vhost.ErrInequivalent):
-		httpx.Error(w, http.StatusBadRequest, "bad_request", strings.TrimPrefix(err.Error(), vhost.ErrArgument.Error()+": "))
+	case errors.Is(err, vhost.ErrAccess):
+		httpx.Error(w, http.StatusForbidden, "access_refused", err.Error())
+	case errors.Is(err, vhost.ErrArgument), errors.Is(err, vhost.ErrInequivalent), errors.Is(err, vhost.ErrInUse),
+		errors.Is(err, vhost.ErrNotEmpty), errors.Is(err, vhost.ErrLocked), errors.Is(err, vhost.ErrUnknownType),
+		errors.Is(err, vhost.ErrNotImplemented):
+		httpx.Error(w, http.StatusBadRequest, "bad_request", err.Error())
 	case errors.Is(err, vhost.ErrClosed):
 		httpx.Error(w, http.StatusServiceUnavailable, "unavailable", "the broker is shutting down")
 	default:

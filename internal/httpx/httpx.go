@@ -57,7 +57,8 @@ func (a Auth) Wrap(tags []string, h Handler) http.HandlerFunc {
 			return
 		}
 		if tags != nil && !slices.ContainsFunc(tags, u.HasTag) {
-			Error(w, http.StatusUnauthorized, "not_authorized", "Not management user")
+			// Authenticated, not allowed: 403 (RabbitMQ answers 401).
+			Error(w, http.StatusForbidden, "not_authorized", fmt.Sprintf("user '%s' needs one of the tags %v", u.Name, tags))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 )
 
@@ -64,6 +65,10 @@ func (s *Server) healthHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready.Load() {
 			writeText(w, http.StatusServiceUnavailable, "not ready")
+			return
+		}
+		if active := s.activeAlarms(); len(active) > 0 {
+			writeText(w, http.StatusServiceUnavailable, "resource alarm: "+strings.Join(active, ", "))
 			return
 		}
 		writeText(w, http.StatusOK, "ok")

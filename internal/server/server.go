@@ -66,12 +66,17 @@ type Server struct {
 
 	shutdownTimeout time.Duration
 	started         atomic.Bool
-	ready           atomic.Bool                 // what /readyz reports
-	readyc          chan struct{}               // closed when ready first becomes true
-	httpAddr        net.Addr                    // set before readyc closes
-	kafkaAddr       net.Addr                    // set before readyc closes
-	amqpAddr        net.Addr                    // set before readyc closes
-	api             atomic.Pointer[httpapi.API] // the HTTP API, once the model is open
+	ready           atomic.Bool                   // what /readyz reports
+	readyc          chan struct{}                 // closed when ready first becomes true
+	httpAddr        net.Addr                      // set before readyc closes
+	kafkaAddr       net.Addr                      // set before readyc closes
+	amqpAddr        net.Addr                      // set before readyc closes
+	api             atomic.Pointer[httpapi.API]   // the HTTP API, once the model is open
+	alarms          atomic.Pointer[alarm.Monitor] // once started
+
+	// Version is the broker's version, for the HTTP API's overview; set
+	// it before Run.
+	Version string
 }
 
 // New checks cfg and returns a Server that has not touched the disk or the
@@ -176,7 +181,8 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(err, stop())
 	}
-	s.api.Store(httpapi.New(httpapi.Config{Users: users, Hosts: hosts, Logger: s.logger}))
+	s.api.Store(httpapi.New(httpapi.Config{Users: users, Hosts: hosts, Logger: s.logger,
+		Version: s.Version, Alarms: s.activeAlarms}))
 
 	if s.cfg.KafkaAddr != "" {
 		k, err := s.startKafka(ctx, md, b, g, serveErr)
@@ -196,6 +202,7 @@ func (s *Server) Run(ctx context.Context) error {
 		// Stops before the stores its connections will read and write.
 		steps = append(steps, step{"stop amqp listener", func(context.Context) error { return a.Close() }})
 		mon := s.startAlarms(a)
+		s.alarms.Store(mon)
 		steps = append(steps, step{"stop resource alarms", func(context.Context) error { mon.Close(); return nil }})
 	} else {
 		s.logger.Debug("listener disabled", "proto", "amqp")
@@ -294,6 +301,19 @@ func (s *Server) openHosts(store *logstore.Store, md *meta.Store, b *broker.Brok
 	}
 	*steps = append(*steps, step{"close queues", func(context.Context) error { hosts.Close(); return nil }})
 	return hosts, nil
+}
+
+// activeAlarms names the resource alarms in effect.
+func (s *Server) activeAlarms() []string {
+	mon := s.alarms.Load()
+	if mon == nil {
+		return nil
+	}
+	var names []string
+	for _, r := range mon.Active() {
+		names = append(names, r.String())
+	}
+	return names
 }
 
 // startAlarms watches free disk space and memory, blocking AMQP

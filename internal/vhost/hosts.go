@@ -400,3 +400,37 @@ func (h *Hosts) dropQueueLogs(q *Queue) {
 		}
 	}
 }
+
+// Delete deletes every queue, exchange and policy of a vhost, as when the
+// vhost itself is deleted, and forgets it; a later use starts it anew.
+func (h *Hosts) Delete(name string) error {
+	v := h.Get(name)
+	for _, q := range v.Queues() {
+		v.mu.RLock()
+		owner := uint64(0)
+		if have, ok := v.queues[q.Name]; ok {
+			owner = have.Owner
+		}
+		v.mu.RUnlock()
+		if _, err := v.DeleteQueue(q.Name, false, false, owner); err != nil {
+			return err
+		}
+	}
+	for _, x := range v.Exchanges() {
+		if x.Name == "" || strings.HasPrefix(x.Name, "amq.") {
+			continue
+		}
+		if err := v.DeleteExchange(x.Name, false); err != nil {
+			return err
+		}
+	}
+	for _, p := range v.Policies() {
+		if err := v.DeletePolicy(p.Name); err != nil {
+			return err
+		}
+	}
+	h.mu.Lock()
+	delete(h.vhosts, name)
+	h.mu.Unlock()
+	return nil
+}

@@ -308,30 +308,6 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// QueueView is a queue as inspection shows it, copied at one moment.
-type QueueView struct {
-	Name                           string
-	Durable, Exclusive, AutoDelete bool
-	Args                           frame.Table
-	Policy                         string // the policy applying, if any
-	Stream                         bool
-	Ready, Unacked, Consumers      int
-}
-
-// Lookup returns the named queue, for inspection.
-func (v *Vhost) Lookup(name string) (QueueView, bool) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	q, ok := v.queues[name]
-	if !ok {
-		return QueueView{}, false
-	}
-	qv := QueueView{Name: q.Name, Durable: q.Durable, Exclusive: q.Exclusive, AutoDelete: q.AutoDelete,
-		Args: q.Args, Policy: q.Policy, Stream: q.IsStream()}
-	qv.Ready, qv.Unacked, qv.Consumers = q.q.Counts()
-	return qv, true
-}
-
 // Queue returns the named queue, checking that the connection owner may
 // use it.
 func (v *Vhost) Queue(name string, owner uint64) (*Queue, error) {

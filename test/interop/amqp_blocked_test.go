@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,5 +57,18 @@ func TestAMQPDiskAlarmBlocksPublishers(t *testing.T) {
 	}
 	if !strings.Contains(p.Log(), "publishers blocked") {
 		t.Errorf("the broker's log does not say why publishers are blocked:\n%s", p.Log())
+	}
+	// Health checks say so too.
+	resp, err := http.Get("http://" + p.HTTP + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz under a disk alarm: %d, want 503", resp.StatusCode)
+	}
+	var check map[string]any
+	if code := apiAs(t, p, "guest", "guest", "GET", "/api/health/checks/alarms", "", &check); code != http.StatusServiceUnavailable || check["status"] != "failed" {
+		t.Errorf("alarms check under a disk alarm: %d %v", code, check)
 	}
 }
