@@ -61,7 +61,9 @@ func (c *conn) channelMethod(id uint16, m frame.Method) error {
 		if _, isOpen := m.(*frame.ChannelOpen); !isOpen {
 			return connError(frame.ChannelError, m, "expected 'channel.open' on channel %d, got '%s'", id, m.Name())
 		}
+		c.omu.Lock() // inspection reads the map under omu
 		c.channels[id] = newChannel(c, id)
+		c.omu.Unlock()
 		c.log.Debug("channel opened", "channel", id)
 		return c.sendOrStop(id, &frame.ChannelOpenOK{})
 	}
@@ -209,7 +211,9 @@ func (c *conn) closeChannel(ch *channel, e *Error) error {
 // dropChannel forgets a closed channel.
 func (c *conn) dropChannel(ch *channel) {
 	ch.release()
+	c.omu.Lock()
 	delete(c.channels, ch.id)
+	c.omu.Unlock()
 }
 
 // closeChannels releases every channel when the connection ends, then
@@ -218,7 +222,9 @@ func (c *conn) closeChannels() {
 	for _, ch := range c.channels {
 		ch.release()
 	}
+	c.omu.Lock()
 	clear(c.channels)
+	c.omu.Unlock()
 	if c.vh != nil {
 		c.vh.DropOwner(c.id)
 	}

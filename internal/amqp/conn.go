@@ -51,7 +51,9 @@ type conn struct {
 	id         uint64
 	vh         *vhost.Vhost // set by connection.open
 	cancelNote bool         // the client takes server-sent basic.cancel
-	blockNote  bool         // the client takes connection.blocked
+	client     any          // its client_properties' product, for inspection
+	openedAt   time.Time
+	blockNote  bool // the client takes connection.blocked
 
 	hasPublished atomic.Bool
 	unstored     atomic.Int64  // bytes published, not yet stored; see waitStored
@@ -112,6 +114,7 @@ func (c *conn) serve() {
 	if !c.handshake() {
 		return
 	}
+	c.openedAt = time.Now()
 	c.s.register(c)
 	defer c.s.unregister(c)
 	c.log.Info("connection opened", "channel_max", c.channelMax, "frame_max", c.frameMax,

@@ -138,6 +138,7 @@ func (c *conn) authenticate(m *frame.ConnectionStartOK) error {
 	}
 	c.user = user
 	c.log = c.log.With("user", user)
+	c.client, _ = m.ClientProperties.Get("product")
 	c.cancelNote = capability(m.ClientProperties, "consumer_cancel_notify")
 	c.blockNote = capability(m.ClientProperties, "connection.blocked")
 	_, err = c.s.users.Authenticate(user, pass, c.remote)

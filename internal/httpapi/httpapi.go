@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/loftmq/loft/internal/auth"
@@ -40,6 +41,7 @@ type API struct {
 	version string
 	alarms  func() []string
 	started time.Time
+	amqp    atomic.Pointer[Inspector]
 	routes  []route
 }
 
@@ -94,6 +96,12 @@ func New(cfg Config) *API {
 	a.handle("GET /api/bindings/{vhost}/e/{source}/{kind}/{dest}", m, a.listBindings)
 	a.handle("POST /api/bindings/{vhost}/e/{source}/{kind}/{dest}", m, a.postBinding)
 	a.handle("DELETE /api/bindings/{vhost}/e/{source}/{kind}/{dest}/{props}", m, a.deleteBinding)
+	a.handle("GET /api/connections", m, a.listConnections)
+	a.handle("GET /api/connections/{name}", m, a.getConnection)
+	a.handle("DELETE /api/connections/{name}", m, a.closeConnection)
+	a.handle("GET /api/channels", m, a.listChannels)
+	a.handle("GET /api/consumers", m, a.listConsumers)
+	a.handle("GET /api/consumers/{vhost}", m, a.listConsumers)
 	a.handle("GET /api/definitions", admin, a.exportDefinitions)
 	a.handle("POST /api/definitions", admin, a.importDefinitions)
 	a.handle("GET /api/policies", httpx.Policymaker, a.listPolicies)

@@ -201,6 +201,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		// Stops before the stores its connections will read and write.
 		steps = append(steps, step{"stop amqp listener", func(context.Context) error { return a.Close() }})
+		s.api.Load().SetAMQP(a)
 		mon := s.startAlarms(a)
 		s.alarms.Store(mon)
 		steps = append(steps, step{"stop resource alarms", func(context.Context) error { mon.Close(); return nil }})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -219,4 +220,71 @@ func sorted(v any) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestHTTPConnections lists AMQP connections, channels and consumers
+// through the HTTP API and closes a connection with it, as an operator
+// would: the client is told 320 CONNECTION_FORCED with the reason.
+func TestHTTPConnections(t *testing.T) {
+	p := loftproc.Start(t, loftBin, filepath.Join(t.TempDir(), "data"))
+	conn, err := amqp.DialConfig("amqp://guest:guest@"+p.AMQP+"/", amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("work", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Qos(7, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.Consume("work", "worker-1", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	var conns []map[string]any
+	if code := apiAs(t, p, "guest", "guest", "GET", "/api/connections", "", &conns); code != 200 || len(conns) != 1 {
+		t.Fatalf("connections: %d %v", code, conns)
+	}
+	c := conns[0]
+	if c["user"] != "guest" || c["vhost"] != "/" || c["channels"] != 1.0 || c["protocol"] != "AMQP 0-9-1" {
+		t.Fatalf("connection: %v", c)
+	}
+	var chans, consumers []map[string]any
+	apiAs(t, p, "guest", "guest", "GET", "/api/channels", "", &chans)
+	if len(chans) != 1 || chans[0]["consumer_count"] != 1.0 {
+		t.Fatalf("channels: %v", chans)
+	}
+	apiAs(t, p, "guest", "guest", "GET", "/api/consumers/%2F", "", &consumers)
+	if len(consumers) != 1 || consumers[0]["consumer_tag"] != "worker-1" || consumers[0]["prefetch_count"] != 7.0 ||
+		consumers[0]["queue"].(map[string]any)["name"] != "work" {
+		t.Fatalf("consumers: %v", consumers)
+	}
+	name := c["name"].(string)
+	req, _ := http.NewRequest("DELETE", "http://"+p.HTTP+"/api/connections/"+url.PathEscape(name), nil)
+	req.SetBasicAuth("guest", "guest")
+	req.Header.Set("X-Reason", "maintenance")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE connection: %d", resp.StatusCode)
+	}
+	select {
+	case e := <-closed:
+		if e == nil || e.Code != amqp.ConnectionForced || !strings.Contains(e.Reason, "maintenance") {
+			t.Fatalf("closed with %v", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection was not closed")
+	}
+	if code := apiAs(t, p, "guest", "guest", "DELETE", "/api/connections/"+url.PathEscape(name), "", nil); code != 404 {
+		t.Fatalf("DELETE a closed connection: %d", code)
+	}
 }
