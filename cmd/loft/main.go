@@ -5,6 +5,8 @@
 //
 //	loft serve [flags]   run the broker (see loft serve --help)
 //	loft version         print the version
+//	loft status|queue|exchange|bind|publish|consume|definitions|user ...
+//	                     talk to a running broker's HTTP API (--server)
 package main
 
 import (
@@ -47,5 +49,6 @@ a message only once it is fsynced.`,
 		SilenceUsage:  true,
 	}
 	root.AddCommand(newServeCmd(lookupEnv), newVersionCmd())
+	root.AddCommand(newClientCmds(lookupEnv)...)
 	return root
 }
