@@ -62,6 +62,7 @@ func (c *conn) channelMethod(id uint16, m frame.Method) error {
 			return connError(frame.ChannelError, m, "expected 'channel.open' on channel %d, got '%s'", id, m.Name())
 		}
 		c.channels[id] = newChannel(c, id)
+		c.s.stats.channels.Add(1)
 		c.log.Debug("channel opened", "channel", id)
 		return c.sendOrStop(id, &frame.ChannelOpenOK{})
 	}
@@ -197,6 +198,7 @@ func (c *conn) content(f frame.Frame) error {
 // channel's consumers and unacked messages are let go at once.
 func (c *conn) closeChannel(ch *channel, e *Error) error {
 	c.log.Info("closing channel on error", "channel", ch.id, "code", e.Code, "text", e.ReplyText())
+	c.s.stats.reject(e.Code)
 	ch.closing = true
 	ch.pub = nil
 	ch.release()
@@ -210,6 +212,7 @@ func (c *conn) closeChannel(ch *channel, e *Error) error {
 func (c *conn) dropChannel(ch *channel) {
 	ch.release()
 	delete(c.channels, ch.id)
+	c.s.stats.channels.Add(-1)
 }
 
 // closeChannels releases every channel when the connection ends, then
@@ -218,6 +221,7 @@ func (c *conn) closeChannels() {
 	for _, ch := range c.channels {
 		ch.release()
 	}
+	c.s.stats.channels.Add(-int64(len(c.channels)))
 	clear(c.channels)
 	if c.vh != nil {
 		c.vh.DropOwner(c.id)
