@@ -64,6 +64,7 @@ func (c *conn) channelMethod(id uint16, m frame.Method) error {
 		c.omu.Lock() // inspection reads the map under omu
 		c.channels[id] = newChannel(c, id)
 		c.omu.Unlock()
+		c.s.stats.channels.Add(1)
 		c.log.Debug("channel opened", "channel", id)
 		return c.sendOrStop(id, &frame.ChannelOpenOK{})
 	}
@@ -199,6 +200,7 @@ func (c *conn) content(f frame.Frame) error {
 // channel's consumers and unacked messages are let go at once.
 func (c *conn) closeChannel(ch *channel, e *Error) error {
 	c.log.Info("closing channel on error", "channel", ch.id, "code", e.Code, "text", e.ReplyText())
+	c.s.stats.reject(e.Code)
 	ch.closing = true
 	ch.pub = nil
 	ch.release()
@@ -214,6 +216,7 @@ func (c *conn) dropChannel(ch *channel) {
 	c.omu.Lock()
 	delete(c.channels, ch.id)
 	c.omu.Unlock()
+	c.s.stats.channels.Add(-1)
 }
 
 // closeChannels releases every channel when the connection ends, then
@@ -223,6 +226,7 @@ func (c *conn) closeChannels() {
 		ch.release()
 	}
 	c.omu.Lock()
+	c.s.stats.channels.Add(-int64(len(c.channels)))
 	clear(c.channels)
 	c.omu.Unlock()
 	if c.vh != nil {

@@ -175,6 +175,7 @@ func (c *conn) startClose(e *Error) {
 	c.closing = true
 	c.nc.SetReadDeadline(time.Now().Add(closeWait))
 	c.mu.Unlock()
+	c.s.stats.reject(e.Code)
 	c.send(0, &frame.ConnectionClose{
 		ReplyCode: e.Code, ReplyText: e.ReplyText(),
 		FailedClassID: e.ClassID, FailedMethodID: e.MethodID,

@@ -67,6 +67,7 @@ type Server struct {
 	logger  *slog.Logger
 	block   blockState
 	replies replyRegistry
+	stats   counters // see stats.go
 
 	conns listener.Server
 }

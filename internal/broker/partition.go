@@ -30,6 +30,7 @@ type Partition struct {
 	waited    bool          // someone holds wait: replace it on the next advance
 
 	deleted atomic.Bool
+	stats   counters // see stats.go
 }
 
 func newPartition(t *Topic, i int32, l *logstore.Log) *Partition {
@@ -117,6 +118,7 @@ func (p *Partition) Read(buf []byte, offset int64, maxBytes int) ([]byte, error)
 	if err != nil {
 		return out, p.readErr(err)
 	}
+	p.stats.read(len(out) - len(buf))
 	return out, nil
 }
 

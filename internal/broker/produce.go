@@ -88,7 +88,11 @@ func (p *Partition) Produce(batch []byte, done func(ProduceResult)) {
 	// Under enq, so that batches reach the log in the order their
 	// sequences were checked. The callback takes mu only, so it may run
 	// inside AppendAsync (a closed log answers at once).
+	size := len(batch)
 	p.log.AppendAsync(batch, func(base int64, err error) {
+		if err == nil {
+			p.stats.produced(int64(h.lastDelta)+1, size)
+		}
 		p.appended(h.pid, e, base, base+int64(h.lastDelta), appendTime, err, done)
 	})
 }

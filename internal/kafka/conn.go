@@ -252,6 +252,7 @@ func (c *conn) writeLoop() {
 			if buf == nil {
 				buf = getBuf()
 			}
+			c.s.stats.response(sl.resp)
 			buf = appendResponse(buf[:0], sl.corr, sl.resp)
 			if sl.release != nil {
 				sl.release()

@@ -51,6 +51,7 @@ type Server struct {
 	logger *slog.Logger
 
 	conns listener.Server
+	stats counters // see stats.go
 
 	mu      sync.Mutex
 	advHost string // host and port reported to clients, set by the first Serve

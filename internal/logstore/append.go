@@ -198,7 +198,7 @@ func (l *Log) writePart(p *pass, pt part) error {
 	if l.policy.Mode != FsyncAlways {
 		return nil
 	}
-	if err := f.Sync(); err != nil {
+	if err := l.syncData(f); err != nil {
 		return fmt.Errorf("logstore: sync %s: %w", s.logPath, err)
 	}
 	return nil

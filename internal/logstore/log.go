@@ -26,6 +26,7 @@ type Log struct {
 	policy FsyncPolicy
 	logger *slog.Logger
 	now    func() time.Time
+	onSync func(time.Duration, error) // Options.OnSync
 
 	maint sync.Mutex
 
@@ -123,7 +124,7 @@ func openLog(fsys fs.FS, files *handles, dir, name string, cfg Config, create bo
 	l := &Log{
 		name: name, dir: dir, fsys: fsys, files: files,
 		policy: opts.Fsync, logger: opts.Logger.With("log", name), now: opts.Now,
-		cfg: cfg, pend: &pass{},
+		onSync: opts.OnSync, cfg: cfg, pend: &pass{},
 	}
 	l.idle.L = &l.mu
 	if err := fsys.MkdirAll(dir); err != nil {

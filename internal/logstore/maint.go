@@ -32,7 +32,7 @@ func (l *Log) syncActive() error {
 	}
 	f, err := l.files.acquire(s)
 	if err == nil {
-		err = f.Sync()
+		err = l.syncData(f)
 		l.files.release(s)
 	}
 	if errors.Is(err, errRetired) {

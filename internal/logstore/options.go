@@ -71,6 +71,10 @@ type Options struct {
 	// minutes, as Kafka's log.retention.check.interval.ms); negative
 	// disables the background cleaner.
 	CleanInterval time.Duration
+	// OnSync, if set, is called after every fdatasync of appended data
+	// (a group commit's, or the interval syncer's) with how long it took
+	// and its error, for metrics. It must be cheap and must not block.
+	OnSync func(took time.Duration, err error)
 }
 
 func (o *Options) setDefaults() {

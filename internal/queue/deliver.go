@@ -92,6 +92,7 @@ func (q *Queue) dispatchLocked() {
 			}
 			q.rr = (q.rr + i + 1) % n
 			q.take(m, requeued, c.NoAck())
+			q.stats.delivery(redelivered)
 			taken = true
 			break
 		}
@@ -122,7 +123,9 @@ func (q *Queue) Get(noAck bool) (from *Queue, m *Message, redelivered bool, retu
 	}
 	returns = int(q.returns[m.Offset])
 	q.take(m, requeued, noAck)
-	return q, m, requeued || m.Offset < q.bootDelivered, returns, int(q.ready), nil
+	redelivered = requeued || m.Offset < q.bootDelivered
+	q.stats.delivery(redelivered)
+	return q, m, redelivered, returns, int(q.ready), nil
 }
 
 // peek returns the message to deliver next without taking it, and whether
@@ -301,6 +304,7 @@ func (q *Queue) Ack(offsets ...int64) {
 		if _, ok := q.unacked[o]; ok {
 			delete(q.unacked, o)
 			q.ackLocked(o)
+			q.stats.acked.Add(1)
 		}
 	}
 }
@@ -370,6 +374,7 @@ const maxDying = 1024
 // its copy is stored. q.mu is held.
 func (q *Queue) die(m *Message, reason string) {
 	q.dying++
+	q.stats.deadLettered.Add(1)
 	o := m.Offset
 	q.deadLetter(m, reason, func() { q.dead(o) })
 }

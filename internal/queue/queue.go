@@ -161,6 +161,7 @@ type Queue struct {
 	deadLetter    func(m *Message, reason string, stored func())
 	now           func() time.Time
 	failed        atomic.Pointer[error]
+	stats         counters // see stats.go
 
 	mu      sync.Mutex
 	closed  bool
@@ -451,6 +452,7 @@ func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
 		(q.maxBytes >= 0 && q.readyBytes+int64(len(m.Body)) > q.maxBytes)
 	if full && q.overflow != DropHead {
 		if q.overflow == RejectPublishDLX && q.deadLetter != nil {
+			q.stats.deadLettered.Add(1)
 			q.deadLetter(m, ReasonMaxLen, func() {}) // never in the queue: nothing to ack
 		}
 		q.mu.Unlock()
@@ -478,6 +480,7 @@ func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
 	if q.dedupKeys != nil && m.DedupKey != "" {
 		q.remember(m.DedupKey, base)
 	}
+	q.stats.published.Add(1)
 	q.ready++
 	q.readyBytes += int64(len(m.Body))
 	q.dispatchLocked()
@@ -504,6 +507,7 @@ func (q *Queue) dropOverflow() {
 			// A burst beyond what may wait to be stored: at most once,
 			// as in RabbitMQ, rather than hold publishers up.
 			q.take(m, requeued, true)
+			q.stats.deadLettered.Add(1)
 			q.deadLetter(m, ReasonMaxLen, func() {})
 		}
 	}

@@ -26,8 +26,8 @@ const (
 // bind failure is returned at once, as a startup error; a failure while
 // serving goes to serveErr, which Run watches.
 //
-// It serves the health endpoints and, once the model is open, the HTTP
-// API under /api/ (internal/httpapi).
+// It serves the health endpoints, the metrics at /metrics (internal/metrics)
+// and, once the model is open, the HTTP API under /api/ (internal/httpapi).
 func (s *Server) startHTTP(serveErr chan<- error) (*http.Server, error) {
 	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
 	if err != nil {
@@ -73,6 +73,10 @@ func (s *Server) healthHandler() http.Handler {
 		}
 		writeText(w, http.StatusOK, "ok")
 	})
+	// Like RabbitMQ's prometheus plugin and most exporters, /metrics asks
+	// for no credentials: it names queues, topics and groups but holds no
+	// message and no secret; restrict it on the network if that matters.
+	mux.Handle("GET /metrics", s.metrics)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		api := s.api.Load()
 		if api == nil {

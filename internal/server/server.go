@@ -25,6 +25,7 @@ import (
 	"github.com/loftmq/loft/internal/kafka"
 	"github.com/loftmq/loft/internal/logstore"
 	"github.com/loftmq/loft/internal/meta"
+	"github.com/loftmq/loft/internal/metrics"
 	"github.com/loftmq/loft/internal/vhost"
 )
 
@@ -77,6 +78,7 @@ type Server struct {
 	// Version is the broker's version, for the HTTP API's overview; set
 	// it before Run.
 	Version string
+	metrics *metrics.Collector // served at /metrics; reads the model once open
 }
 
 // New checks cfg and returns a Server that has not touched the disk or the
@@ -95,6 +97,7 @@ func New(cfg config.Config, logger *slog.Logger) (*Server, error) {
 		fsys:            fs.OS(),
 		shutdownTimeout: ShutdownTimeout,
 		readyc:          make(chan struct{}),
+		metrics:         metrics.New(logger),
 	}, nil
 }
 
@@ -145,7 +148,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 
 	store, err := logstore.Open(s.fsys, filepath.Join(s.cfg.DataDir, "logs"),
-		logstore.Options{Fsync: s.cfg.Fsync, Logger: s.logger})
+		logstore.Options{Fsync: s.cfg.Fsync, Logger: s.logger, OnSync: s.metrics.Syncs().Observe})
 	if err != nil {
 		return errors.Join(fmt.Errorf("server: open store: %w", err), stop())
 	}
@@ -183,6 +186,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.api.Store(httpapi.New(httpapi.Config{Users: users, Hosts: hosts, Logger: s.logger,
 		Version: s.Version, Alarms: s.activeAlarms}))
+	sources := &metrics.Sources{Queues: hosts, Partitions: b, Groups: g}
 
 	if s.cfg.KafkaAddr != "" {
 		k, err := s.startKafka(ctx, md, b, g, serveErr)
@@ -191,6 +195,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		// First to stop: no request reaches the broker once it closes.
 		steps = append(steps, step{"stop kafka listener", func(context.Context) error { return k.Close() }})
+		sources.Kafka = k
 	} else {
 		s.logger.Debug("listener disabled", "proto", "kafka")
 	}
@@ -202,12 +207,17 @@ func (s *Server) Run(ctx context.Context) error {
 		// Stops before the stores its connections will read and write.
 		steps = append(steps, step{"stop amqp listener", func(context.Context) error { return a.Close() }})
 		s.api.Load().SetAMQP(a)
+		sources.AMQP = a
 		mon := s.startAlarms(a)
 		s.alarms.Store(mon)
 		steps = append(steps, step{"stop resource alarms", func(context.Context) error { mon.Close(); return nil }})
 	} else {
 		s.logger.Debug("listener disabled", "proto", "amqp")
 	}
+
+	// Scrapes read the model until shutdown begins, not while it closes.
+	s.metrics.SetSources(sources)
+	steps = append(steps, step{"detach metrics", func(context.Context) error { s.metrics.SetSources(nil); return nil }})
 
 	s.ready.Store(true)
 	close(s.readyc)
