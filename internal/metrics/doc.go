@@ -6,7 +6,7 @@
 // # What it owns
 //
 //   - The names, types, labels and help of every loft_* metric; see
-//     METRICS.md for the list.
+//     docs/HTTP.md ("Metrics") for the list.
 //   - The fsync latency histogram (Syncs), kept with atomics in fixed
 //     buckets and handed to the log engine as its OnSync hook.
 //

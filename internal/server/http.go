@@ -10,6 +10,8 @@ import (
 	"net/http/pprof"
 	"strings"
 	"time"
+
+	"github.com/loftmq/loft/internal/streamapi"
 )
 
 // Timeouts of the HTTP listener. A client that trickles its headers or
@@ -42,6 +44,13 @@ func (s *Server) startHTTP(serveErr chan<- error) (*http.Server, error) {
 		IdleTimeout:       httpIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
+	// Shutdown does not end requests in progress: long polls and event
+	// streams of the stream API end when it is closed.
+	h.RegisterOnShutdown(func() {
+		if a := s.streams.Load(); a != nil {
+			a.Close()
+		}
+	})
 	go func() {
 		if err := h.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			select { // the first failure is enough to shut down
@@ -52,6 +61,13 @@ func (s *Server) startHTTP(serveErr chan<- error) (*http.Server, error) {
 	}()
 	s.logger.Info("listening", "proto", "http", "addr", ln.Addr().String())
 	return h, nil
+}
+
+// starting answers a request to an API that is not up yet.
+func starting(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	io.WriteString(w, `{"error":"unavailable","reason":"the broker is starting"}`+"\n")
 }
 
 // healthHandler serves GET /healthz (the process is alive) and GET /readyz
@@ -80,9 +96,16 @@ func (s *Server) healthHandler() http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		api := s.api.Load()
 		if api == nil {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, `{"error":"unavailable","reason":"the broker is starting"}`+"\n")
+			starting(w)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+	// The longer pattern wins: /api/v1/ is the native stream API.
+	mux.HandleFunc(streamapi.Prefix, func(w http.ResponseWriter, r *http.Request) {
+		api := s.streams.Load()
+		if api == nil {
+			starting(w)
 			return
 		}
 		api.ServeHTTP(w, r)

@@ -26,6 +26,7 @@ import (
 	"github.com/loftmq/loft/internal/logstore"
 	"github.com/loftmq/loft/internal/meta"
 	"github.com/loftmq/loft/internal/metrics"
+	"github.com/loftmq/loft/internal/streamapi"
 	"github.com/loftmq/loft/internal/vhost"
 )
 
@@ -73,6 +74,7 @@ type Server struct {
 	kafkaAddr       net.Addr                      // set before readyc closes
 	amqpAddr        net.Addr                      // set before readyc closes
 	api             atomic.Pointer[httpapi.API]   // the HTTP API, once the model is open
+	streams         atomic.Pointer[streamapi.API] // the native stream API, likewise
 	alarms          atomic.Pointer[alarm.Monitor] // once started
 
 	// Version is the broker's version, for the HTTP API's overview; set
@@ -184,6 +186,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(err, stop())
 	}
+	s.streams.Store(streamapi.New(streamapi.Config{Broker: b, Groups: g, Users: users, Logger: s.logger}))
 	s.api.Store(httpapi.New(httpapi.Config{Users: users, Hosts: hosts, Logger: s.logger,
 		Version: s.Version, Alarms: s.activeAlarms}))
 	sources := &metrics.Sources{Queues: hosts, Partitions: b, Groups: g}

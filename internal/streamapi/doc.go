@@ -3,7 +3,7 @@
 // consumer groups (list, describe with lag, reset offsets, delete),
 // publishing records, reading them with a long poll, and tailing a
 // partition as Server-Sent Events. GET /api/v1/openapi.json serves an
-// OpenAPI 3 document of every route; API.md describes them for people.
+// OpenAPI 3 document of every route; docs/HTTP.md describes them for people.
 //
 // # What it owns
 //

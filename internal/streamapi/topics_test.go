@@ -23,18 +23,18 @@ func TestAuth(t *testing.T) {
 		{name: "no credentials", method: "GET", path: "/api/v1/topics", user: "-", want: 401},
 		{name: "wrong password", method: "GET", path: "/api/v1/topics", user: "mgmt", password: "nope", want: 401},
 		{name: "unknown user", method: "GET", path: "/api/v1/topics", user: "nobody", want: 401},
-		{name: "no tags may not read", method: "GET", path: "/api/v1/topics", user: "plain", want: 401},
+		{name: "no tags may not read", method: "GET", path: "/api/v1/topics", user: "plain", want: 403},
 		{name: "management reads", method: "GET", path: "/api/v1/topics", user: "mgmt", want: 200},
 		{name: "monitoring reads", method: "GET", path: "/api/v1/groups", user: "mon", want: 200},
 		{name: "management publishes", method: "POST", path: "/api/v1/topics/t/records", user: "mgmt",
 			body: map[string]any{"records": []any{map[string]any{"value": "v"}}}, want: 200},
 		{name: "management may not create", method: "POST", path: "/api/v1/topics", user: "mgmt",
-			body: map[string]any{"name": "u"}, want: 401},
-		{name: "monitoring may not delete", method: "DELETE", path: "/api/v1/topics/t", user: "mon", want: 401},
+			body: map[string]any{"name": "u"}, want: 403},
+		{name: "monitoring may not delete", method: "DELETE", path: "/api/v1/topics/t", user: "mon", want: 403},
 		{name: "management may not alter", method: "PATCH", path: "/api/v1/topics/t/configs", user: "mgmt",
-			body: map[string]any{"retention.ms": 1}, want: 401},
+			body: map[string]any{"retention.ms": 1}, want: 403},
 		{name: "management may not reset", method: "POST", path: "/api/v1/groups/g/reset-offsets", user: "mgmt",
-			body: map[string]any{"to": "earliest"}, want: 401},
+			body: map[string]any{"to": "earliest"}, want: 403},
 		{name: "openapi is public", method: "GET", path: "/api/v1/openapi.json", user: "-", want: 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,7 +54,7 @@ func TestAuth(t *testing.T) {
 			if r.status != tc.want {
 				t.Fatalf("%d %s, want %d", r.status, r.body, tc.want)
 			}
-			if r.status == 401 && r.body != nil && !strings.Contains(string(r.body), "not_authorized") {
+			if (r.status == 401 || r.status == 403) && r.body != nil && !strings.Contains(string(r.body), "not_authorized") {
 				t.Errorf("body %s", r.body)
 			}
 		})
