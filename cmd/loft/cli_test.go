@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,4 +154,57 @@ func TestClientCommands(t *testing.T) {
 	ok(t, p, "", "queue", "purge", "jobs")
 	ok(t, p, "", "queue", "delete", "jobs")
 	ok(t, p, "", "user", "delete", "ann")
+}
+
+func TestClientStreamCommands(t *testing.T) {
+	p := loftproc.Start(t, loftBin, filepath.Join(t.TempDir(), "data"))
+	ok(t, p, "", "topic", "create", "orders", "--partitions", "2", "--config", "retention.ms=3600000")
+	if out := ok(t, p, "", "topic", "list"); !strings.Contains(out, "orders") || !strings.Contains(out, "2") {
+		t.Fatalf("topic list: %s", out)
+	}
+	if out := ok(t, p, "a\nb\nc\n", "publish", "--topic", "orders", "--key", "k1", "--lines"); !strings.Contains(out, "3 records published") {
+		t.Fatalf("publish --topic --lines: %s", out)
+	}
+	// k1 goes where Kafka's partitioner puts it: find it.
+	var topic struct {
+		Partitions []struct {
+			Partition int `json:"partition"`
+			End       int `json:"end_offset"`
+		} `json:"partitions"`
+	}
+	if err := json.Unmarshal([]byte(ok(t, p, "", "topic", "describe", "orders", "-o", "json")), &topic); err != nil {
+		t.Fatal(err)
+	}
+	part := -1
+	for _, tp := range topic.Partitions {
+		if tp.End == 3 {
+			part = tp.Partition
+		}
+	}
+	if part < 0 {
+		t.Fatalf("no partition holds the 3 records: %+v", topic)
+	}
+	got := ok(t, p, "", "consume", "--topic", "orders", "--partition", fmt.Sprint(part), "--from", "1")
+	if strings.Join(strings.Fields(got), ",") != "b,c" {
+		t.Fatalf("consume --topic --from 1: %q", got)
+	}
+	ok(t, p, "", "topic", "alter", "orders", "--config", "retention.ms=")
+	if out := ok(t, p, "", "topic", "describe", "orders"); strings.Contains(out, "retention.ms=") {
+		t.Fatalf("retention.ms still set: %s", out)
+	}
+	out := ok(t, p, "", "group", "reset-offsets", "billing", "--to", "earliest", "--topic", "orders")
+	if !strings.Contains(out, "orders") {
+		t.Fatalf("reset-offsets: %s", out)
+	}
+	if out := ok(t, p, "", "group", "describe", "billing"); !strings.Contains(out, "total lag 3") {
+		t.Fatalf("group describe: %s", out)
+	}
+	if out := ok(t, p, "", "group", "list"); !strings.Contains(out, "billing") {
+		t.Fatalf("group list: %s", out)
+	}
+	ok(t, p, "", "group", "delete", "billing")
+	if _, errOut, code := cli(t, p, "", "topic", "describe", "nosuch"); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Fatalf("describe a missing topic: %d %s", code, errOut)
+	}
+	ok(t, p, "", "topic", "delete", "orders")
 }

@@ -18,7 +18,7 @@ func newClientCmds(lookupEnv func(string) (string, bool)) []*cobra.Command {
 	c := &apiClient{}
 	cmds := []*cobra.Command{
 		newStatusCmd(c), newQueueCmd(c), newExchangeCmd(c), newBindCmd(c), newPublishCmd(c),
-		newConsumeCmd(c), newDefinitionsCmd(c), newUserCmd(c),
+		newConsumeCmd(c), newDefinitionsCmd(c), newUserCmd(c), newTopicCmd(c), newGroupCmd(c),
 	}
 	for _, cmd := range cmds {
 		addClientFlags(cmd, c, lookupEnv)
@@ -278,17 +278,47 @@ func newBindCmd(c *apiClient) *cobra.Command {
 }
 
 func newPublishCmd(c *apiClient) *cobra.Command {
-	var exchange, key, file string
+	var exchange, key, file, topic, recordKey string
 	var headers, props []string
 	var lines bool
 	cmd := &cobra.Command{
 		Use:   "publish [BODY]",
-		Short: "Publish a message to an exchange (body from the argument, --file or stdin; --lines: one per line)",
+		Short: "Publish to an exchange, or with --topic to a topic (body from the argument, --file or stdin; --lines: one per line)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			h, err := parseArgs(headers)
 			if err != nil {
 				return err
+			}
+			if topic != "" {
+				var bodies []string
+				switch {
+				case len(a) == 1:
+					bodies = a
+				case file != "":
+					b, err := os.ReadFile(file)
+					if err != nil {
+						return err
+					}
+					bodies = []string{string(b)}
+				case lines:
+					if bodies, err = readLines(cmd.InOrStdin()); err != nil {
+						return err
+					}
+				default:
+					b, err := io.ReadAll(cmd.InOrStdin())
+					if err != nil {
+						return err
+					}
+					bodies = []string{string(b)}
+				}
+				if err := c.publishTopic(cmd, topic, recordKey, h, bodies); err != nil {
+					return err
+				}
+				if lines {
+					fmt.Fprintf(c.out, "%d records published\n", len(bodies))
+				}
+				return nil
 			}
 			p := map[string]any{}
 			for _, kv := range props {
@@ -358,6 +388,8 @@ func newPublishCmd(c *apiClient) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&exchange, "exchange", "", "the exchange (default: the default exchange)")
+	cmd.Flags().StringVar(&topic, "topic", "", "publish records to this topic instead")
+	cmd.Flags().StringVar(&recordKey, "key", "", "with --topic: the record key (picks the partition)")
 	cmd.Flags().StringVar(&key, "routing-key", "", "the routing key")
 	cmd.Flags().StringVar(&file, "file", "", "read the body from a file")
 	cmd.Flags().BoolVar(&lines, "lines", false, "publish each line of stdin as a message")
@@ -367,14 +399,20 @@ func newPublishCmd(c *apiClient) *cobra.Command {
 }
 
 func newConsumeCmd(c *apiClient) *cobra.Command {
-	var queue string
-	var count int
+	var queue, topic, from string
+	var count, partition int
 	var follow bool
 	cmd := &cobra.Command{
-		Use:   "consume --queue QUEUE [--count N] [--follow]",
-		Short: "Take messages off a queue and print them (--follow: keep going until Ctrl-C)",
+		Use:   "consume --queue QUEUE | --topic TOPIC [--from earliest|latest|OFFSET|@MS] [--count N] [--follow]",
+		Short: "Take messages off a queue, or tail a topic, and print them (--follow: keep going until Ctrl-C)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (queue == "") == (topic == "") {
+				return fmt.Errorf("give --queue or --topic")
+			}
+			if topic != "" {
+				return c.tailTopic(cmd, topic, partition, from, count, follow)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
 			cmd.SetContext(ctx)
@@ -415,9 +453,11 @@ func newConsumeCmd(c *apiClient) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&queue, "queue", "", "the queue")
+	cmd.Flags().StringVar(&topic, "topic", "", "the topic")
+	cmd.Flags().IntVar(&partition, "partition", 0, "with --topic: the partition")
+	cmd.Flags().StringVar(&from, "from", "earliest", "with --topic: earliest, latest, an offset, or @ms-since-epoch")
 	cmd.Flags().IntVar(&count, "count", 0, "stop after this many (0: all there are)")
 	cmd.Flags().BoolVar(&follow, "follow", false, "wait for more until Ctrl-C")
-	cmd.MarkFlagRequired("queue")
 	return cmd
 }
 
