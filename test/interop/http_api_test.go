@@ -284,6 +284,15 @@ func TestHTTPConnections(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the connection was not closed")
 	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		apiAs(t, p, "guest", "guest", "GET", "/api/connections", "", &conns)
+		if len(conns) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still listed after its close: %v", conns)
+		}
+	}
 	if code := apiAs(t, p, "guest", "guest", "DELETE", "/api/connections/"+url.PathEscape(name), "", nil); code != 404 {
 		t.Fatalf("DELETE a closed connection: %d", code)
 	}
