@@ -42,6 +42,7 @@ type API struct {
 	alarms  func() []string
 	started time.Time
 	amqp    atomic.Pointer[Inspector]
+	rates   *rates
 	routes  []route
 }
 
@@ -60,7 +61,7 @@ func New(cfg Config) *API {
 		cfg.Logger = slog.Default()
 	}
 	a := &API{users: cfg.Users, hosts: cfg.Hosts, auth: httpx.Auth{Users: cfg.Users, Logger: cfg.Logger},
-		version: cfg.Version, alarms: cfg.Alarms, started: time.Now()}
+		version: cfg.Version, alarms: cfg.Alarms, started: time.Now(), rates: startRates(cfg.Hosts)}
 	m, admin := httpx.Management, httpx.Admin
 	a.handle("GET /api/overview", m, a.overview)
 	a.handle("GET /api/nodes", httpx.Monitoring, a.nodes)
@@ -112,6 +113,9 @@ func New(cfg Config) *API {
 	a.handle("GET /api/queues/{vhost}/{name}", m, a.getQueue)
 	return a
 }
+
+// Close stops the API's sampling of queue rates.
+func (a *API) Close() { a.rates.close() }
 
 // ServeHTTP serves the API's paths: 404 for an unknown one, 405 for a
 // known one with another method.

@@ -42,7 +42,7 @@ func (a *API) check(w http.ResponseWriter, r request, vhostName string, res auth
 	return true
 }
 
-func queueJSON(vname string, q vhost.QueueView) map[string]any {
+func (a *API) queueJSON(vname string, q vhost.QueueView) map[string]any {
 	kind := "classic"
 	if t, ok := q.Args.Get("x-queue-type"); ok {
 		kind = fmt.Sprint(t)
@@ -56,6 +56,7 @@ func queueJSON(vname string, q vhost.QueueView) map[string]any {
 		"exclusive": q.Exclusive, "arguments": tableJSON(q.Args), "type": kind, "policy": policy,
 		"messages": q.Ready + q.Unacked, "messages_ready": q.Ready, "messages_unacknowledged": q.Unacked,
 		"consumers": q.Consumers, "state": "running",
+		"message_stats": a.rates.messageStats(vname, q.Name, q.Totals, q.HasTotals),
 	}
 }
 
@@ -68,7 +69,7 @@ func (a *API) listQueues(w http.ResponseWriter, r request) {
 	out := []map[string]any{}
 	for _, name := range names {
 		for _, q := range a.hosts.Get(name).Queues() {
-			out = append(out, queueJSON(name, q))
+			out = append(out, a.queueJSON(name, q))
 		}
 	}
 	httpx.JSON(w, http.StatusOK, out)
@@ -86,7 +87,7 @@ func (a *API) getQueue(w http.ResponseWriter, r request) {
 		httpx.Error(w, http.StatusNotFound, "Object Not Found", fmt.Sprintf("no queue '%s' in vhost '%s'", r.PathValue("name"), vname))
 		return
 	}
-	out := queueJSON(vname, q)
+	out := a.queueJSON(vname, q)
 	def := map[string]any{}
 	for _, p := range v.Policies() {
 		if p.Name == q.Policy {

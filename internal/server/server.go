@@ -187,8 +187,10 @@ func (s *Server) Run(ctx context.Context) error {
 		return errors.Join(err, stop())
 	}
 	s.streams.Store(streamapi.New(streamapi.Config{Broker: b, Groups: g, Users: users, Logger: s.logger}))
-	s.api.Store(httpapi.New(httpapi.Config{Users: users, Hosts: hosts, Logger: s.logger,
-		Version: s.Version, Alarms: s.activeAlarms}))
+	api := httpapi.New(httpapi.Config{Users: users, Hosts: hosts, Logger: s.logger,
+		Version: s.Version, Alarms: s.activeAlarms})
+	s.api.Store(api)
+	steps = append(steps, step{"stop http api sampling", func(context.Context) error { api.Close(); return nil }})
 	sources := &metrics.Sources{Queues: hosts, Partitions: b, Groups: g}
 
 	if s.cfg.KafkaAddr != "" {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/loftmq/loft/internal/amqp/frame"
+	"github.com/loftmq/loft/internal/queue"
 )
 
 // What inspection (the HTTP API) sees of the model: copies made at one
@@ -18,6 +19,10 @@ type QueueView struct {
 	Policy                         string // the policy applying, if any
 	Stream                         bool
 	Ready, Unacked, Consumers      int
+	// Totals are the queue's running counts (HasTotals false for a
+	// stream queue, whose traffic is its topic's).
+	Totals    queue.Totals
+	HasTotals bool
 }
 
 // ExchangeView is an exchange as inspection shows it.
@@ -39,6 +44,9 @@ func (q *Queue) view() QueueView {
 	qv := QueueView{Name: q.Name, Durable: q.Durable, Exclusive: q.Exclusive, AutoDelete: q.AutoDelete,
 		Args: q.Args, Policy: q.Policy, Stream: q.IsStream()}
 	qv.Ready, qv.Unacked, qv.Consumers = q.q.Counts()
+	if t, ok := q.q.(totaller); ok {
+		qv.Totals, qv.HasTotals = t.Totals(), true
+	}
 	return qv
 }
 

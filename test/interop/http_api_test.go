@@ -118,6 +118,9 @@ func TestHTTPManagementAPI(t *testing.T) {
 	if q["messages"] != 1.0 || q["arguments"].(map[string]any)["x-max-length"] != 100.0 {
 		t.Fatalf("queue: %v", q)
 	}
+	if st, _ := q["message_stats"].(map[string]any); st == nil || st["publish"] != 1.0 || st["publish_details"] == nil {
+		t.Fatalf("message_stats: %v", q["message_stats"])
+	}
 	var msgs []map[string]any
 	want(ann("POST", "/api/queues/shop/billing/get", `{"count":5,"ackmode":"ack_requeue_true","encoding":"auto"}`, &msgs), 200, "get")
 	if len(msgs) != 1 || msgs[0]["payload"] != "hello" || msgs[0]["properties"].(map[string]any)["message_id"] != "m1" {
