@@ -159,6 +159,19 @@ func TestHTTPManagementAPI(t *testing.T) {
 	}
 	conn.Close()
 
+	// The single-object reads.
+	for _, path := range []string{"/api/exchanges/shop/orders", "/api/exchanges/shop/amq.default", "/api/vhosts/shop",
+		"/api/users", "/api/users/ann", "/api/permissions/shop/ann", "/api/bindings/shop", "/api/bindings",
+		"/api/queues", "/api/exchanges", "/api/vhosts/%2F", "/api/channels", "/api/connections", "/api/consumers"} {
+		var v any
+		if code := guest("GET", path, "", &v); code != 200 || v == nil {
+			t.Errorf("GET %s: %d %v", path, code, v)
+		}
+	}
+	want(guest("GET", "/api/exchanges/shop/nosuch", "", nil), 404, "GET a missing exchange")
+	want(guest("GET", "/api/users/nosuch", "", nil), 404, "GET a missing user")
+	want(guest("GET", "/api/permissions/shop/nosuch", "", nil), 404, "GET a missing permission")
+
 	// Overview, nodes, health.
 	var ov map[string]any
 	want(guest("GET", "/api/overview", "", &ov), 200, "overview")
