@@ -5,7 +5,7 @@ go 1.26.8
 require (
 	github.com/IBM/sarama v1.61.1
 	github.com/klauspost/compress v1.20.3
-	github.com/nats-io/nats.go v1.55.0 // NATS JetStream, the baseline test/amqpbench measures Loft against
+	github.com/nats-io/nats.go v1.55.0 // NATS JetStream, the baseline test/amqpbench and bench/ measure Loft against
 	github.com/pierrec/lz4/v4 v4.1.33
 	github.com/prometheus/client_golang v1.25.0 // /metrics (internal/metrics)
 	github.com/prometheus/client_model v0.6.3 // the parsed metrics' types, in tests
