@@ -24,6 +24,10 @@
 //	                        which needs the module's tree as working directory)
 //	-dir DIR                where data directories go, the disk under test (default $TMPDIR)
 //	-stall 30s              a run without progress for this long fails
+//	-doc FILE               after the run, write the results into FILE's marked section
+//	                        (docs/BENCHMARKS.md; see Docs below)
+//	-chart FILE             after the run, draw the chart into FILE (docs/bench.png)
+//	-render RESULTS.json    run nothing: write -doc and -chart from a JSON of -out
 //
 // A quick look (about a minute with every broker installed):
 //
@@ -134,6 +138,36 @@
 // Go version, the data directory's file system, the checkout's commit and
 // the client libraries' versions.
 //
-// Not done yet: regenerating docs/BENCHMARKS.md and a chart from the
-// JSON.
+// # Docs
+//
+// -doc and -chart turn results into docs/BENCHMARKS.md's section on this
+// harness and a PNG, either right after a run or later from its JSON:
+//
+//	go run ./bench -out results.json -doc docs/BENCHMARKS.md -chart docs/bench.png
+//	go run ./bench -render results.json -doc docs/BENCHMARKS.md -chart docs/bench.png
+//
+// The section lies between the lines <!-- bench:begin --> and
+// <!-- bench:end -->; only those lines and what is between them are
+// rewritten, everything else in the file is kept byte for byte, and
+// rendering the same JSON twice gives the same file. Without the markers
+// the section (markers included) is inserted before the file's second
+// top-level "# " heading, after the title's own section, or at the end
+// when there is none; one marker without the other is an error and
+// leaves the file as it was. The section holds the date and commit, the
+// command as typed, the machine, each broker's version and what its
+// acknowledgement means (brokers that do not fsync before acknowledging
+// are named), a table per workload with the medians and Loft/other
+// ratios, the verification counts and failures, the targets with their
+// verdicts, and the chart, linked by its path relative to the doc.
+// Skipped brokers get no columns. Nothing is recomputed: the doc says
+// what the JSON says.
+//
+// The chart (gonum.org/v1/plot) is one PNG, 768 pixels wide, of up to two
+// panels of grouped bars, a bar per broker in the same colour in both:
+// msg/s of throughput-1KiB, throughput-16B, throughput-4x4 and fanout, and
+// p99 in ms of latency-1000, latency-5000 and latency-20000, each bar
+// labelled with its figure. A panel without any figure is left out; with
+// neither, -chart fails. A run that is interrupted leaves -doc and -chart
+// alone (its JSON can still be rendered); a run that failed is rendered,
+// and the section says so.
 package main

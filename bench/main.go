@@ -29,6 +29,9 @@ func realMain(args []string) int {
 	loft := fs.String("loft", "", "the loft binary (default: build ./cmd/loft into a temporary directory)")
 	dir := fs.String("dir", os.TempDir(), "where brokers' data directories go: the disk under test")
 	stall := fs.Duration("stall", 30*time.Second, "how long a run may go without progress before it fails")
+	render := fs.String("render", "", "run nothing: render this JSON results file into -doc and -chart")
+	doc := fs.String("doc", "", "Markdown file whose section between "+beginMarker+" and "+endMarker+" gets the results (e.g. docs/BENCHMARKS.md)")
+	chart := fs.String("chart", "", "PNG file for the chart of throughput and p99 latency (e.g. docs/bench.png)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: bench [flags]\n\nRuns Loft, RabbitMQ and NATS JetStream side by side; see go doc ./bench.\n\n")
 		fs.PrintDefaults()
@@ -36,9 +39,12 @@ func realMain(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *render != "" {
+		return renderOnly(*render, *doc, *chart)
+	}
 	cfg := &config{runs: *runs, scale: *scale, dir: *dir, stall: *stall, loft: *loft,
 		skip: map[string]string{}, progress: os.Stderr,
-		command: strings.Join(append([]string{"bench"}, args...), " ")}
+		command: commandLine(args)}
 	var err error
 	if cfg.brokers, err = selectBrokers(*brokerList); err == nil {
 		cfg.workloads, err = selectWorkloads(*workloadList)
@@ -75,10 +81,50 @@ func realMain(args []string) int {
 		}
 		fmt.Printf("\nResults: %s\n", *out)
 	}
+	switch {
+	case *doc == "" && *chart == "":
+	case rep.Interrupted:
+		fmt.Fprintln(os.Stderr, "bench: interrupted: -doc and -chart left as they were")
+	default:
+		if err := rep.render(*doc, *chart); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+	}
 	if rep.Failed || rep.Interrupted {
 		return 1
 	}
 	return 0
+}
+
+// renderOnly is -render: it writes doc and chart from a results file.
+func renderOnly(results, doc, chart string) int {
+	if doc == "" && chart == "" {
+		fmt.Fprintln(os.Stderr, "bench: -render needs -doc, -chart or both")
+		return 2
+	}
+	rep, err := readReport(results)
+	if err == nil {
+		err = rep.render(doc, chart)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	return 0
+}
+
+// commandLine is the command as it could be typed again: arguments with
+// spaces or shell metacharacters are single-quoted.
+func commandLine(args []string) string {
+	words := []string{"bench"}
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~!") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		words = append(words, a)
+	}
+	return strings.Join(words, " ")
 }
 
 func selectBrokers(list string) ([]broker, error) {

@@ -242,26 +242,12 @@ func (r *report) print(out io.Writer) {
 	fmt.Fprintln(out, "\nVerification (every run; missing = acknowledged but never received, per queue):")
 	for _, w := range r.Workloads {
 		for _, b := range r.Brokers {
-			var runs, ok, missing, dups int
-			var errs []string
-			for _, rr := range w.Runs {
-				if rr.Broker != b.Name {
-					continue
-				}
-				runs++
-				missing += rr.Missing
-				dups += rr.Duplicates
-				if rr.Error == "" {
-					ok++
-				} else {
-					errs = append(errs, fmt.Sprintf("run %d: %s", rr.Run, firstLine(rr.Error)))
-				}
-			}
-			if runs == 0 {
+			s := w.check(b.Name)
+			if s.runs == 0 {
 				continue
 			}
-			fmt.Fprintf(out, "  %-16s %-16s %d/%d runs ok, %d missing, %d duplicates\n", w.Name, b.Name, ok, runs, missing, dups)
-			for _, e := range errs {
+			fmt.Fprintf(out, "  %-16s %-16s %d/%d runs ok, %d missing, %d duplicates\n", w.Name, b.Name, s.ok, s.runs, s.missing, s.duplicates)
+			for _, e := range s.errs {
 				fmt.Fprintf(out, "      %s\n", e)
 			}
 		}
@@ -290,6 +276,31 @@ func (r *report) print(out io.Writer) {
 	if r.Failed {
 		fmt.Fprintln(out, "\nFAILED: see the verification above.")
 	}
+}
+
+// checked sums up one broker's runs of one workload.
+type checked struct {
+	runs, ok            int
+	missing, duplicates int
+	errs                []string // "run N: first line of the error"
+}
+
+func (w *workloadResult) check(broker string) checked {
+	var c checked
+	for _, rr := range w.Runs {
+		if rr.Broker != broker {
+			continue
+		}
+		c.runs++
+		c.missing += rr.Missing
+		c.duplicates += rr.Duplicates
+		if rr.Error == "" {
+			c.ok++
+		} else {
+			c.errs = append(c.errs, fmt.Sprintf("run %d: %s", rr.Run, firstLine(rr.Error)))
+		}
+	}
+	return c
 }
 
 func cell(b *brokerInfo, values map[string]float64, key string, f func(float64) string) string {
