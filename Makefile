@@ -39,7 +39,7 @@ bench: build ## Loft vs RabbitMQ/NATS (bench/, into bench.txt and bench.json), p
 		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server nats-server >/dev/null; \
 	fi
 	go build -o bin/bench ./bench
-	bin/bench -loft bin/loft -out bench.json $(BENCH_FLAGS) | tee bench.txt
+	bin/bench -loft bin/loft -out bench.json -doc docs/BENCHMARKS.md -chart docs/bench.png $(BENCH_FLAGS) | tee bench.txt
 	go test -run '^$$' -bench . -count 5 ./internal/logstore/ ./test/kafkabench/ | tee -a bench.txt
 	go test -run '^$$' -bench DelayedMillion -benchtime 1x -count 3 -timeout 60m ./test/amqpbench/ | tee -a bench.txt
 
