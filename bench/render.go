@@ -253,8 +253,8 @@ func (r *report) brokersMarkdown(p printer) {
 	}
 	p("\n")
 	if len(unsynced) > 0 {
-		p("%s %s acknowledge messages before they are on disk: a crash can lose what they acknowledged, "+
-			"which Loft's figures do not allow.\n\n", strings.Join(unsynced, " and "), plural(len(unsynced), "does not", "do not"))
+		p("%s %s messages before they are on disk: a crash can lose what they acknowledged, "+
+			"which Loft's figures do not allow.\n\n", strings.Join(unsynced, " and "), plural(len(unsynced), "acknowledges", "acknowledge"))
 	}
 }
 

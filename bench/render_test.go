@@ -96,7 +96,7 @@ func checkSection(t *testing.T, sec string) {
 		"- 2 CPUs (AMD EPYC 7B13), 23.4 GiB RAM\n- Linux 6.18.44-fc-v657, Debian GNU/Linux 12 (bookworm), go1.26.8 amd64\n",
 		"| NATS JetStream | nats-server 2.9.10 | **no** | file-storage stream, publish acks; acknowledges before fsync (sync_interval \\| 2 min) |",
 		"| RabbitMQ quorum | skipped: not in this fixture | | |",
-		"NATS JetStream does not acknowledge messages before they are on disk",
+		"NATS JetStream acknowledges messages before they are on disk",
 		"### throughput-1KiB\n\n1 KiB: 2000 messages",
 		"| metric | Loft | RabbitMQ classic | NATS JetStream | Loft/RabbitMQ classic | Loft/NATS JetStream |\n|---|--:|--:|--:|--:|--:|\n| msg/s | 59,043 | 24,211 | 84,692 | 2.44× | 0.70× |\n",
 		"| p99 µs | 980 | 6,895 | 7,012 | 0.14× | 0.14× |",
