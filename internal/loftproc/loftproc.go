@@ -136,6 +136,23 @@ func (p *Process) Kill() {
 	<-p.exited
 }
 
+// Terminate sends SIGTERM, as an orchestrator stopping the broker does,
+// and waits up to wait for the process to end; it returns how long that
+// took and how it ended (nil: exit status 0), or an error after wait.
+func (p *Process) Terminate(wait time.Duration) (time.Duration, error) {
+	p.killed = true // the cleanup has nothing left to stop
+	start := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		return time.Since(start), p.waitErr
+	case <-time.After(wait):
+		p.cmd.Process.Kill()
+		<-p.exited
+		return time.Since(start), fmt.Errorf("loftproc: still running %v after SIGTERM", wait)
+	}
+}
+
 // Pid returns the process id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
