@@ -34,6 +34,7 @@ package kafka
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -41,6 +42,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// errDiskAlarm is why produce is refused while free disk is short.
+var errDiskAlarm = errors.New("free disk space is below the broker's --disk-free-limit; retry once it is freed")
 
 // produceCall tracks one Produce request's batches until all are done.
 type produceCall struct {
@@ -84,6 +88,10 @@ func (s *Server) handleProduce(r *request) kmsg.Response {
 			k++
 			if errc != nil {
 				call.fail(i, errc, nil)
+				continue
+			}
+			if s.refuse.Load() {
+				call.fail(i, kerr.KafkaStorageError, errDiskAlarm)
 				continue
 			}
 			p, ok := t.Partition(rp.Partition)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loftmq/loft/internal/broker"
@@ -52,10 +53,26 @@ type Server struct {
 
 	conns listener.Server
 	stats counters // see stats.go
+	// refuse makes Produce answer KAFKA_STORAGE_ERROR: free disk is
+	// below --disk-free-limit (RefuseProduce).
+	refuse atomic.Bool
 
 	mu      sync.Mutex
 	advHost string // host and port reported to clients, set by the first Serve
 	advPort int32
+}
+
+// RefuseProduce makes Produce answer KAFKA_STORAGE_ERROR for every
+// partition while on, as a broker whose log directory is failing does:
+// the disk alarm. Clients retry, and succeed once it clears.
+func (s *Server) RefuseProduce(on bool) {
+	if s.refuse.Swap(on) != on {
+		if on {
+			s.logger.Warn("refusing produce requests: free disk space below the limit")
+		} else {
+			s.logger.Info("taking produce requests again")
+		}
+	}
 }
 
 // New returns a Server answering from b and g. A nil logger discards logs.

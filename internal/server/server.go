@@ -9,6 +9,7 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -193,8 +194,10 @@ func (s *Server) Run(ctx context.Context) error {
 	steps = append(steps, step{"stop http api sampling", func(context.Context) error { api.Close(); return nil }})
 	sources := &metrics.Sources{Queues: hosts, Partitions: b, Groups: g}
 
+	var k *kafka.Server
+	var a *amqp.Server
 	if s.cfg.KafkaAddr != "" {
-		k, err := s.startKafka(ctx, md, b, g, serveErr)
+		k, err = s.startKafka(ctx, md, b, g, serveErr)
 		if err != nil {
 			return errors.Join(err, stop())
 		}
@@ -205,7 +208,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.logger.Debug("listener disabled", "proto", "kafka")
 	}
 	if s.cfg.AMQPAddr != "" {
-		a, err := s.startAMQP(users, hosts, serveErr)
+		a, err = s.startAMQP(users, hosts, serveErr)
 		if err != nil {
 			return errors.Join(err, stop())
 		}
@@ -213,11 +216,13 @@ func (s *Server) Run(ctx context.Context) error {
 		steps = append(steps, step{"stop amqp listener", func(context.Context) error { return a.Close() }})
 		s.api.Load().SetAMQP(a)
 		sources.AMQP = a
-		mon := s.startAlarms(a)
-		s.alarms.Store(mon)
-		steps = append(steps, step{"stop resource alarms", func(context.Context) error { mon.Close(); return nil }})
 	} else {
 		s.logger.Debug("listener disabled", "proto", "amqp")
+	}
+	if a != nil || k != nil {
+		mon := s.startAlarms(a, k)
+		s.alarms.Store(mon)
+		steps = append(steps, step{"stop resource alarms", func(context.Context) error { mon.Close(); return nil }})
 	}
 
 	// Scrapes read the model until shutdown begins, not while it closes.
@@ -333,8 +338,10 @@ func (s *Server) activeAlarms() []string {
 }
 
 // startAlarms watches free disk space and memory, blocking AMQP
-// publishers while either is past its limit.
-func (s *Server) startAlarms(a *amqp.Server) *alarm.Monitor {
+// publishers while either is past its limit and refusing Kafka produce
+// requests (KAFKA_STORAGE_ERROR) while free disk is short; either
+// listener may be nil.
+func (s *Server) startAlarms(a *amqp.Server, k *kafka.Server) *alarm.Monitor {
 	mon := alarm.Start(alarm.Config{
 		Dir:                 s.cfg.DataDir,
 		DiskFreeLimit:       s.cfg.DiskFreeLimit,
@@ -342,6 +349,12 @@ func (s *Server) startAlarms(a *amqp.Server) *alarm.Monitor {
 		Logger:              s.logger,
 	})
 	apply := func(active []alarm.Resource) {
+		if k != nil {
+			k.RefuseProduce(slices.Contains(active, alarm.Disk))
+		}
+		if a == nil {
+			return
+		}
 		if len(active) == 0 {
 			a.Unblock()
 			return

@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -9,8 +10,13 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/loftmq/loft/internal/loftproc"
+	"github.com/loftmq/loft/internal/logstore"
 )
 
 // TestAMQPDiskAlarmBlocksPublishers starts the broker with a free-disk
@@ -70,5 +76,45 @@ func TestAMQPDiskAlarmBlocksPublishers(t *testing.T) {
 	var check map[string]any
 	if code := apiAs(t, p, "guest", "guest", "GET", "/api/health/checks/alarms", "", &check); code != http.StatusServiceUnavailable || check["status"] != "failed" {
 		t.Errorf("alarms check under a disk alarm: %d %v", code, check)
+	}
+}
+
+// TestKafkaDiskAlarmRefusesProduce: with free disk below the limit, a
+// produce request gets KAFKA_STORAGE_ERROR instead of being written, and
+// the broker says why in its log. (A raw request: franz-go's producer
+// retries the error until its context ends, as a client should.)
+func TestKafkaDiskAlarmRefusesProduce(t *testing.T) {
+	p := loftproc.Start(t, loftBin, filepath.Join(t.TempDir(), "data"), "--disk-free-limit", "1000PB")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.Kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	created, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks = -1
+	req.TimeoutMillis = 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic, rt.TopicID = "full", created.ID // by name before v13, by id from it
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = logstore.AppendBatch(nil, logstore.BatchOptions{ProducerID: -1},
+		[]logstore.Record{{Timestamp: time.Now().UnixMilli(), Value: []byte("x")}})
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := resp.Topics[0].Partitions[0].ErrorCode
+	if err := kerr.ErrorForCode(code); !errors.Is(err, kerr.KafkaStorageError) {
+		t.Fatalf("produce under a disk alarm: %v, want KAFKA_STORAGE_ERROR", err)
+	}
+	if !strings.Contains(p.Log(), "refusing produce requests") {
+		t.Errorf("the log does not say why produce is refused:\n%s", p.Log())
 	}
 }
