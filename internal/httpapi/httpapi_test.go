@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,7 +18,7 @@ import (
 )
 
 // testAPI serves the API over real stores on an in-memory file system.
-func testAPI(t *testing.T) (*API, *httptest.Server) {
+func testAPI(t testing.TB) (*API, *httptest.Server) {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	ls, err := logstore.Open(fs.NewMem(), "data", logstore.Options{Logger: quiet, CleanInterval: -1})
@@ -28,7 +29,7 @@ func testAPI(t *testing.T) (*API, *httptest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	users, err := auth.Open(t.Context(), md)
+	users, err := auth.Open(context.Background(), md)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func testAPI(t *testing.T) (*API, *httptest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := users.AddUser(t.Context(), "plain", "pw", nil); err != nil {
+	if err := users.AddUser(context.Background(), "plain", "pw", nil); err != nil {
 		t.Fatal(err)
 	}
 	a := New(Config{Users: users, Hosts: hosts, Logger: quiet, Version: "test"})
