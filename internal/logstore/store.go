@@ -186,14 +186,41 @@ func (s *Store) closeLogs() error {
 		logs = append(logs, l)
 	}
 	s.mu.Unlock()
-	var firstErr error
-	for _, l := range logs {
-		if err := l.Close(); err != nil && firstErr == nil {
-			firstErr = err
-		}
+	// Closing syncs each log's tail and writes its index durably: a few
+	// fsyncs each. Done a few dozen at a time, they share the file
+	// system's journal commits, so that a store of ten thousand logs
+	// closes in seconds rather than minutes.
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	work := make(chan *Log)
+	for range min(closeWorkers, len(logs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l := range work {
+				if err := l.Close(); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
 	}
+	for _, l := range logs {
+		work <- l
+	}
+	close(work)
+	wg.Wait()
 	return firstErr
 }
+
+// closeWorkers bounds the logs closed at once.
+const closeWorkers = 32
 
 func (s *Store) each(fn func(*Log)) {
 	s.mu.Lock()
