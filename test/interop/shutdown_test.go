@@ -44,7 +44,9 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		inflight := make(chan struct{}, 256)
+		confirmsDone := make(chan struct{})
 		go func() {
+			defer close(confirmsDone) // the connection is gone
 			for c := range confirms {
 				if c.Ack {
 					mu.Lock()
@@ -55,7 +57,11 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 			}
 		}()
 		for seq := uint64(1); ; seq++ {
-			inflight <- struct{}{}
+			select {
+			case inflight <- struct{}{}:
+			case <-confirmsDone:
+				return
+			}
 			body := make([]byte, 256)
 			binary.BigEndian.PutUint64(body, seq)
 			if err := ch.PublishWithContext(ctx, "", "orders", false, false,
@@ -106,7 +112,13 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		t.Fatalf("took %v to stop after SIGTERM", took)
 	}
 	close(stopKafka)
-	wg.Wait()
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the load generators did not stop after the broker did")
+	}
 	cl.Close()
 	mu.Lock()
 	nConfirmed, nAcked := len(confirmed), len(acked)
