@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -43,16 +41,7 @@ type API struct {
 	started time.Time
 	amqp    atomic.Pointer[Inspector]
 	rates   *rates
-	routes  []route
-}
-
-// route is one endpoint. Paths are matched segment by segment on the
-// escaped path, so that a vhost named "/" can be written %2F, as
-// RabbitMQ's API has it (http.ServeMux would match the decoded path).
-type route struct {
-	method string
-	path   []string // literal segments, or {name} for a wildcard
-	h      http.HandlerFunc
+	router  httpx.Router
 }
 
 // New returns the API's handler.
@@ -61,7 +50,8 @@ func New(cfg Config) *API {
 		cfg.Logger = slog.Default()
 	}
 	a := &API{users: cfg.Users, hosts: cfg.Hosts, auth: httpx.Auth{Users: cfg.Users, Logger: cfg.Logger},
-		version: cfg.Version, alarms: cfg.Alarms, started: time.Now(), rates: startRates(cfg.Hosts)}
+		version: cfg.Version, alarms: cfg.Alarms, started: time.Now(), rates: startRates(cfg.Hosts),
+		router: httpx.Router{NotFoundKind: "Object Not Found", NotFoundReason: "Not Found"}}
 	m, admin := httpx.Management, httpx.Admin
 	a.handle("GET /api/overview", m, a.overview)
 	a.handle("GET /api/nodes", httpx.Monitoring, a.nodes)
@@ -117,53 +107,8 @@ func New(cfg Config) *API {
 // Close stops the API's sampling of queue rates.
 func (a *API) Close() { a.rates.close() }
 
-// ServeHTTP serves the API's paths: 404 for an unknown one, 405 for a
-// known one with another method.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var segs []string
-	for _, s := range strings.Split(strings.Trim(r.URL.EscapedPath(), "/"), "/") {
-		u, err := url.PathUnescape(s)
-		if err != nil {
-			httpx.Error(w, http.StatusBadRequest, "bad_request", "malformed path")
-			return
-		}
-		segs = append(segs, u)
-	}
-	allowed := false
-	for _, rt := range a.routes {
-		if !rt.match(segs) {
-			continue
-		}
-		if rt.method != r.Method {
-			allowed = true
-			continue
-		}
-		for i, p := range rt.path {
-			if name, ok := strings.CutPrefix(p, "{"); ok {
-				r.SetPathValue(strings.TrimSuffix(name, "}"), segs[i])
-			}
-		}
-		rt.h(w, r)
-		return
-	}
-	if allowed {
-		httpx.Error(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here")
-		return
-	}
-	httpx.Error(w, http.StatusNotFound, "Object Not Found", "Not Found")
-}
-
-func (rt route) match(segs []string) bool {
-	if len(segs) != len(rt.path) {
-		return false
-	}
-	for i, p := range rt.path {
-		if !strings.HasPrefix(p, "{") && p != segs[i] {
-			return false
-		}
-	}
-	return true
-}
+// ServeHTTP serves the API's paths (httpx.Router).
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
 
 // request is an authenticated request.
 type request struct {
@@ -173,9 +118,7 @@ type request struct {
 
 // handle registers h behind basic auth, for users with one of tags.
 func (a *API) handle(pattern string, tags []string, h func(w http.ResponseWriter, r request)) {
-	method, path, _ := strings.Cut(pattern, " ")
-	a.routes = append(a.routes, route{method: method, path: strings.Split(strings.Trim(path, "/"), "/"),
-		h: a.auth.Wrap(tags, func(w http.ResponseWriter, r *http.Request, u *auth.User) { h(w, request{r, u}) })})
+	a.router.Handle(pattern, tags, a.auth.Wrap(tags, func(w http.ResponseWriter, r *http.Request, u *auth.User) { h(w, request{r, u}) }))
 }
 
 // vhostFor returns the vhost named in the path, once the user may use it.

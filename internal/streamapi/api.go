@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,23 +59,12 @@ type API struct {
 	groups *group.Coordinator
 	auth   httpx.Auth
 	logger *slog.Logger
-	routes []route
+	router httpx.Router
 
 	rr atomic.Uint32 // round robin of keyless records over partitions
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close
-}
-
-// route is one endpoint. Paths are matched segment by segment on the
-// escaped path, as internal/httpapi does, so that a segment may hold an
-// escaped '/'.
-type route struct {
-	method  string
-	pattern string   // as in the OpenAPI document: /api/v1/topics/{topic}
-	path    []string // literal segments, or {name} for a wildcard
-	tags    []string // nil: public
-	h       http.HandlerFunc
 }
 
 // New returns the API's handler.
@@ -96,6 +84,7 @@ func New(cfg Config) *API {
 	a := &API{
 		cfg: cfg, broker: cfg.Broker, groups: cfg.Groups,
 		auth:   httpx.Auth{Users: cfg.Users, Logger: cfg.Logger},
+		router: httpx.Router{NotFoundKind: "not_found"},
 		logger: cfg.Logger.With("api", "streams"),
 		done:   make(chan struct{}),
 	}
@@ -126,54 +115,8 @@ func (a *API) Close() {
 	a.closeOnce.Do(func() { close(a.done) })
 }
 
-// ServeHTTP serves the API's paths: 404 for an unknown one, 405 for a
-// known one with another method.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var segs []string
-	for _, s := range strings.Split(strings.Trim(r.URL.EscapedPath(), "/"), "/") {
-		u, err := url.PathUnescape(s)
-		if err != nil {
-			httpx.Error(w, http.StatusBadRequest, "bad_request", "malformed path")
-			return
-		}
-		segs = append(segs, u)
-	}
-	var allowed []string
-	for _, rt := range a.routes {
-		if !rt.match(segs) {
-			continue
-		}
-		if rt.method != r.Method {
-			allowed = append(allowed, rt.method)
-			continue
-		}
-		for i, p := range rt.path {
-			if name, ok := strings.CutPrefix(p, "{"); ok {
-				r.SetPathValue(strings.TrimSuffix(name, "}"), segs[i])
-			}
-		}
-		rt.h(w, r)
-		return
-	}
-	if allowed != nil {
-		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		httpx.Error(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here")
-		return
-	}
-	httpx.Error(w, http.StatusNotFound, "not_found", "no such path: "+r.URL.Path)
-}
-
-func (rt route) match(segs []string) bool {
-	if len(segs) != len(rt.path) {
-		return false
-	}
-	for i, p := range rt.path {
-		if !strings.HasPrefix(p, "{") && p != segs[i] {
-			return false
-		}
-	}
-	return true
-}
+// ServeHTTP serves the API's paths (httpx.Router).
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
 
 // handle registers h behind basic auth, for users with one of tags.
 func (a *API) handle(pattern string, tags []string, h func(w http.ResponseWriter, r *http.Request)) {
@@ -185,10 +128,7 @@ func (a *API) handle(pattern string, tags []string, h func(w http.ResponseWriter
 func (a *API) public(pattern string, h http.HandlerFunc) { a.add(pattern, nil, h) }
 
 func (a *API) add(pattern string, tags []string, h http.HandlerFunc) {
-	method, path, _ := strings.Cut(pattern, " ")
-	a.routes = append(a.routes, route{
-		method: method, pattern: path, path: strings.Split(strings.Trim(path, "/"), "/"), tags: tags, h: h,
-	})
+	a.router.Handle(pattern, tags, h)
 }
 
 // readBody decodes a JSON body into v strictly: unknown fields are

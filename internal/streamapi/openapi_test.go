@@ -33,10 +33,10 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	}
 	a := New(Config{})
 	seen := map[string]bool{}
-	for _, rt := range a.routes {
-		key := rt.method + " " + rt.pattern
+	for _, rt := range a.router.Routes() {
+		key := rt.Method + " " + rt.Pattern
 		seen[key] = true
-		raw, ok := doc.Paths[rt.pattern][strings.ToLower(rt.method)]
+		raw, ok := doc.Paths[rt.Pattern][strings.ToLower(rt.Method)]
 		if !ok {
 			t.Errorf("%s is not in openapi.json", key)
 			continue
@@ -45,14 +45,14 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		if err := json.Unmarshal(raw, &op); err != nil {
 			t.Fatalf("%s: %v", key, err)
 		}
-		if !slices.Equal(op.Tags, rt.tags) {
-			t.Errorf("%s: x-loft-tags %v, the route needs %v", key, op.Tags, rt.tags)
+		if !slices.Equal(op.Tags, rt.Tags) {
+			t.Errorf("%s: x-loft-tags %v, the route needs %v", key, op.Tags, rt.Tags)
 		}
 		public := op.Security != nil && len(*op.Security) == 0
-		if public != (rt.tags == nil) {
-			t.Errorf("%s: documented public %v, route public %v", key, public, rt.tags == nil)
+		if public != (rt.Tags == nil) {
+			t.Errorf("%s: documented public %v, route public %v", key, public, rt.Tags == nil)
 		}
-		if rt.tags != nil && op.Responses["401"] == nil {
+		if rt.Tags != nil && op.Responses["401"] == nil {
 			t.Errorf("%s: 401 not documented", key)
 		}
 	}
