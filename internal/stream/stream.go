@@ -6,7 +6,6 @@
 package stream
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -247,7 +246,11 @@ func (r *reader) run() {
 			recs, err := logstore.DecodeRecords(b)
 			if err != nil {
 				r.s.logger.Error("stream: a damaged batch is skipped", "offset", r.next, "err", err)
-				r.next = max(r.next, lastOffset(b)+1)
+				end, herr := logstore.BatchEnd(b)
+				if herr != nil {
+					end = r.next + 1 // not even its header reads: step over one offset
+				}
+				r.next = max(r.next, end)
 				continue
 			}
 			for _, rec := range recs {
@@ -295,14 +298,4 @@ func message(rec logstore.Record) *queue.Message {
 		Offset: rec.Offset, Timestamp: rec.Timestamp, Exchange: a.Exchange, RoutingKey: a.RoutingKey,
 		Properties: props, Body: a.Body, Persistent: true,
 	}
-}
-
-// lastOffset returns the last offset of a batch, from its header.
-func lastOffset(b []byte) int64 {
-	if len(b) < 27 {
-		return -1
-	}
-	base := int64(binary.BigEndian.Uint64(b[0:8]))
-	delta := int64(int32(binary.BigEndian.Uint32(b[23:27]))) // lastOffsetDelta
-	return base + delta
 }
