@@ -545,7 +545,7 @@ func (a *API) postBinding(w http.ResponseWriter, r request) {
 		writeModelError(w, err)
 		return
 	}
-	w.Header().Set("Location", propertiesKey(body.RoutingKey, tableMap(args)))
+	w.Header().Set("Location", propertiesKey(body.RoutingKey, args.Map()))
 	w.WriteHeader(http.StatusCreated)
 }
 
@@ -576,14 +576,6 @@ func (a *API) deleteBinding(w http.ResponseWriter, r request) {
 		return
 	}
 	httpx.Error(w, http.StatusNotFound, "Object Not Found", "no such binding")
-}
-
-func tableMap(t frame.Table) map[string]any {
-	m := make(map[string]any, len(t))
-	for _, f := range t {
-		m[f.Key] = f.Value
-	}
-	return m
 }
 
 // created answers 204 for an object that existed, 201 for a new one.

@@ -83,7 +83,7 @@ func (v *Vhost) bind(d dest, source, key string, args frame.Table, owner uint64,
 	if source == "" || (!d.queue && d.name == "") {
 		return fmt.Errorf("%w: operation not permitted on the default exchange", ErrAccess)
 	}
-	m := tableMap(args)
+	m := args.Map()
 	if unbind {
 		var ops []meta.Op
 		if x.Durable && durableDest {

@@ -182,7 +182,7 @@ func Open(opts Options) (*Hosts, error) {
 		if !ok {
 			continue
 		}
-		x.router.Bind(dest{queue: r.ToQueue, topic: r.ToTopic, name: r.Dest}, r.Key, tableMap(args))
+		x.router.Bind(dest{queue: r.ToQueue, topic: r.ToTopic, name: r.Dest}, r.Key, args.Map())
 	}
 	for _, name := range opts.Store.Logs() {
 		if id := queueOfLog(name); (id != "" && !claimed[id]) ||

@@ -145,7 +145,7 @@ func (v *Vhost) route(x *Exchange, p *Publishing, headers *map[string]any, s *ro
 	}
 	s.visited = append(s.visited, x.Name)
 	if x.router.Kind() == route.Headers && *headers == nil {
-		*headers = tableMap(p.Headers)
+		*headers = p.Headers.Map()
 		if *headers == nil {
 			*headers = map[string]any{}
 		}

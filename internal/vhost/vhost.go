@@ -52,20 +52,6 @@ type dest struct {
 	name  string
 }
 
-// tableMap turns a field table into the map package route matches on.
-func tableMap(t frame.Table) map[string]any {
-	if len(t) == 0 {
-		return nil
-	}
-	m := make(map[string]any, len(t))
-	for _, f := range t {
-		if _, dup := m[f.Key]; !dup {
-			m[f.Key] = f.Value
-		}
-	}
-	return m
-}
-
 // Exchange is one exchange.
 type Exchange struct {
 	Name       string

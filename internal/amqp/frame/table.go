@@ -46,6 +46,21 @@ func (t Table) Get(key string) (any, bool) {
 }
 
 // Set replaces the value of the first field named key, or appends one.
+// Map returns the table as a map, nil when empty; of repeated keys the
+// first wins, as Get reads them.
+func (t Table) Map() map[string]any {
+	if len(t) == 0 {
+		return nil
+	}
+	m := make(map[string]any, len(t))
+	for _, f := range t {
+		if _, dup := m[f.Key]; !dup {
+			m[f.Key] = f.Value
+		}
+	}
+	return m
+}
+
 func (t *Table) Set(key string, v any) {
 	for i := range *t {
 		if (*t)[i].Key == key {
