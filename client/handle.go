@@ -55,6 +55,23 @@ func (k *consumer) claim(id string) func() {
 	}
 }
 
+// Delivery is what a handler may want to know about the message it runs
+// on, beyond its decoded body.
+type Delivery struct {
+	Queue   string  // the queue it came from: the consumer, for a Store
+	Message Message // the message, body included
+	Attempt int     // 1 on the first delivery, 2 on the first retry, ...
+}
+
+type deliveryKey struct{}
+
+// DeliveryFrom returns the delivery a handler's ctx belongs to, e.g. to
+// record its id in the handler's own database transaction.
+func DeliveryFrom(ctx context.Context) (Delivery, bool) {
+	d, ok := ctx.Value(deliveryKey{}).(Delivery)
+	return d, ok
+}
+
 // permanentError marks a failure that no retry can fix.
 type permanentError struct{ err error }
 
@@ -333,6 +350,7 @@ func (k *consumer) process(ch *amqp.Channel, d *amqp.Delivery) {
 			return
 		}
 	}
+	ctx = context.WithValue(ctx, deliveryKey{}, Delivery{Queue: k.queue, Message: m, Attempt: intHeader(d.Headers[HeaderAttempt]) + 1})
 	hctx, done := c.cfg.hooks.handling(ctx, k.queue, &m)
 	reply, err := k.run(hctx, m)
 	done(err)

@@ -108,7 +108,7 @@ func (c *idClock) next() (uint64, uint16) {
 func (m *Message) publishing() amqp.Publishing {
 	h := amqp.Table{}
 	for k, v := range m.Headers {
-		h[k] = v
+		h[k] = fieldValue(v)
 	}
 	if m.Key != "" {
 		h[HeaderKey] = m.Key
@@ -125,6 +125,26 @@ func (m *Message) publishing() amqp.Publishing {
 		Type:          m.Type,
 		Body:          m.Body,
 	}
+}
+
+// fieldValue is v as an AMQP field value: nested maps become tables,
+// which is what amqp091-go encodes.
+func fieldValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		t := make(amqp.Table, len(x))
+		for k, e := range x {
+			t[k] = fieldValue(e)
+		}
+		return t
+	case []any:
+		a := make([]any, len(x))
+		for i, e := range x {
+			a[i] = fieldValue(e)
+		}
+		return a
+	}
+	return v
 }
 
 // fromDelivery is the Message d carries.

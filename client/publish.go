@@ -225,6 +225,19 @@ func (c *Client) SendMessage(ctx context.Context, service string, m Message) err
 	return err
 }
 
+// NewMessage encodes v into a Message with the options, ready to publish:
+// with its id, timestamp and the trace context of ctx. It is for
+// messages published later, e.g. written to a transactional outbox, that
+// must keep their id until then.
+func (c *Client) NewMessage(ctx context.Context, v any, opts ...PublishOption) (Message, error) {
+	m, err := c.message(ctx, v, opts)
+	if err != nil {
+		return Message{}, err
+	}
+	c.stamp(ctx, &m)
+	return m, nil
+}
+
 // message encodes v into a Message with the options.
 func (c *Client) message(ctx context.Context, v any, opts []PublishOption) (Message, error) {
 	var ps publishSettings
