@@ -23,7 +23,11 @@ type consumer struct {
 	// reply's body.
 	handle  func(ctx context.Context, m Message) (reply []byte, err error)
 	replies bool // requests: reply to every message, errors included
-	opts    handlerSettings
+	// batch, set for batch handlers instead of handle, decodes a batch,
+	// runs the handler on the messages that decode, and returns the
+	// decoding errors by index and the handler's error.
+	batch func(ctx context.Context, ms []Message) (bad map[int]error, err error)
+	opts  handlerSettings
 
 	mu      sync.Mutex
 	running map[string]chan struct{} // ids being handled, for Idempotent
@@ -61,6 +65,8 @@ type Delivery struct {
 	Queue   string  // the queue it came from: the consumer, for a Store
 	Message Message // the message, body included
 	Attempt int     // 1 on the first delivery, 2 on the first retry, ...
+	// StreamOffset is the message's offset in its stream (ReadStream).
+	StreamOffset int64
 }
 
 type deliveryKey struct{}
@@ -275,6 +281,15 @@ func (k *consumer) consume(run context.Context, s *session) error {
 	if err != nil {
 		return err
 	}
+	if k.batch != nil {
+		return k.batches(run, ch, tag, deliveries)
+	}
+	return k.dispatch(run, ch, tag, deliveries)
+}
+
+// dispatch hands deliveries to the handler's workers until run ends or
+// the deliveries do.
+func (k *consumer) dispatch(run context.Context, ch *amqp.Channel, tag string, deliveries <-chan amqp.Delivery) error {
 	lanes := make([]chan amqp.Delivery, k.opts.concurrency)
 	var wg sync.WaitGroup
 	for i := range lanes {
