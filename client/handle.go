@@ -403,10 +403,12 @@ func (k *consumer) reply(ctx context.Context, d *amqp.Delivery, m *Message, body
 		r.Headers = map[string]any{HeaderError: herr.Error(), HeaderService: c.cfg.service}
 		r.Body = nil
 	}
-	c.stamp(ctx, &r)
+	pdone := c.outgoing(ctx, m.ReplyTo, &r)
 	p := r.publishing()
 	p.DeliveryMode = amqp.Transient // a reply is only for a requester that is still there
-	if err := c.publish(ctx, "", false, m.ReplyTo, false, p); err != nil {
+	err := c.publish(ctx, "", false, m.ReplyTo, false, p)
+	pdone(err)
+	if err != nil {
 		c.cfg.logger.Warn("client: reply not sent", "queue", k.queue, "id", m.ID, "err", err)
 	}
 	_ = d.Ack(false)

@@ -197,9 +197,9 @@ func (c *Client) Publish(ctx context.Context, topic string, v any, opts ...Publi
 
 // PublishMessage publishes m as an event on topic, as Publish does.
 func (c *Client) PublishMessage(ctx context.Context, topic string, m Message) error {
-	c.stamp(ctx, &m)
+	done := c.outgoing(ctx, topic, &m)
 	err := c.publish(ctx, eventsExchange, true, topic, false, m.publishing())
-	c.cfg.hooks.published(ctx, topic, &m, err)
+	done(err)
 	return err
 }
 
@@ -218,10 +218,10 @@ func (c *Client) Send(ctx context.Context, service string, v any, opts ...Publis
 // SendMessage sends m to service as a command, as Send does; m.Type picks
 // the handler.
 func (c *Client) SendMessage(ctx context.Context, service string, m Message) error {
-	c.stamp(ctx, &m)
 	key := CommandQueue(service, m.Type)
+	done := c.outgoing(ctx, key, &m)
 	err := c.publish(ctx, commandsExchange, true, key, true, m.publishing())
-	c.cfg.hooks.published(ctx, key, &m, err)
+	done(err)
 	return err
 }
 
@@ -234,7 +234,8 @@ func (c *Client) NewMessage(ctx context.Context, v any, opts ...PublishOption) (
 	if err != nil {
 		return Message{}, err
 	}
-	c.stamp(ctx, &m)
+	c.stamp(&m)
+	injectTrace(ctx, &m)
 	return m, nil
 }
 
@@ -263,16 +264,25 @@ func (c *Client) message(ctx context.Context, v any, opts []PublishOption) (Mess
 	return m, nil
 }
 
-// stamp fills what a message being published needs and lacks: an id, a
-// timestamp and the trace context of ctx.
-func (c *Client) stamp(ctx context.Context, m *Message) {
+// stamp gives a message being published the id and timestamp it lacks.
+func (c *Client) stamp(m *Message) {
 	if m.ID == "" {
 		m.ID = NewID()
 	}
 	if m.Timestamp.IsZero() {
 		m.Timestamp = time.Now()
 	}
+}
+
+// outgoing readies m for publishing to destination: its id and
+// timestamp, the Publishing hook (which may add a tracing span's context)
+// and the trace context of ctx, unless the hook or an earlier stamp put
+// one. It returns the function to call with the publish's outcome.
+func (c *Client) outgoing(ctx context.Context, destination string, m *Message) func(error) {
+	c.stamp(m)
+	done := c.cfg.hooks.publishing(ctx, destination, m)
 	injectTrace(ctx, m)
+	return done
 }
 
 // typeName is the message type of Go type t: its name, without pointers.

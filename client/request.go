@@ -132,9 +132,17 @@ func Request[Resp any](ctx context.Context, c *Client, service string, req any, 
 	if m.CorrelationID == "" {
 		m.CorrelationID = NewID()
 	}
-	c.stamp(ctx, &m)
 	m.ReplyTo = directReplyTo
 	key := CommandQueue(service, m.Type)
+	done := c.outgoing(ctx, key, &m)
+	resp, err := request[Resp](ctx, c, service, key, &m)
+	done(err)
+	return resp, err
+}
+
+// request sends m to key and waits for the reply.
+func request[Resp any](ctx context.Context, c *Client, service, key string, m *Message) (Resp, error) {
+	var zero Resp
 	p := m.publishing()
 	p.DeliveryMode = amqp.Transient // a request is only worth serving while its requester waits
 	for {
@@ -175,7 +183,6 @@ func Request[Resp any](ctx context.Context, c *Client, service string, req any, 
 		if a.err != nil {
 			return zero, fmt.Errorf("client: request %s to %s: %w", m.Type, service, a.err)
 		}
-		c.cfg.hooks.published(ctx, key, &m, nil)
 		if text, ok := a.msg.Headers[HeaderError].(string); ok {
 			from, _ := a.msg.Headers[HeaderService].(string)
 			return zero, &RemoteError{Service: from, Message: text}

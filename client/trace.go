@@ -91,24 +91,35 @@ func randomHex(n int) string {
 
 // Hooks let metrics and tracing see every message. Each is optional.
 type Hooks struct {
-	// Published is called when a publish, send or reply has been
-	// confirmed by the broker (err nil) or failed.
-	Published func(ctx context.Context, destination string, m *Message, err error)
+	// Publishing is called before an event, command, request or reply is
+	// published, with the message (ID set), which it may change, e.g. to
+	// put a span's context in its headers. The function it returns is
+	// called with the outcome: nil once the broker confirmed (for a
+	// request: once the reply came).
+	Publishing func(ctx context.Context, destination string, m *Message) (done func(err error))
 	// Handling is called before a handler runs with the context the
 	// handler will get; it may return a derived one (e.g. with a span),
 	// and a function called with the handler's result.
 	Handling func(ctx context.Context, queue string, m *Message) (context.Context, func(err error))
 }
 
-func (h Hooks) published(ctx context.Context, dest string, m *Message, err error) {
-	if h.Published != nil {
-		h.Published(ctx, dest, m, err)
+func (h Hooks) publishing(ctx context.Context, dest string, m *Message) func(error) {
+	if h.Publishing == nil {
+		return func(error) {}
 	}
+	if done := h.Publishing(ctx, dest, m); done != nil {
+		return done
+	}
+	return func(error) {}
 }
 
 func (h Hooks) handling(ctx context.Context, queue string, m *Message) (context.Context, func(error)) {
 	if h.Handling == nil {
 		return ctx, func(error) {}
 	}
-	return h.Handling(ctx, queue, m)
+	hctx, done := h.Handling(ctx, queue, m)
+	if done == nil {
+		done = func(error) {}
+	}
+	return hctx, done
 }

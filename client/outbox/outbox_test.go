@@ -62,11 +62,13 @@ func TestOutboxKeepsDataAndEventsInStep(t *testing.T) {
 	var published atomic.Int64
 	var stopRelay context.CancelFunc
 	orders, err := client.Dial(ctx, b.AMQPURL(), client.WithService("orders"), client.WithHooks(client.Hooks{
-		Published: func(ctx context.Context, _ string, _ *client.Message, err error) {
-			// The first relay stops right after its 5th confirm: before
-			// it marks anything sent.
-			if err == nil && published.Add(1) == 5 && stopRelay != nil {
-				stopRelay()
+		Publishing: func(context.Context, string, *client.Message) func(error) {
+			return func(err error) {
+				// The first relay stops right after its 5th confirm:
+				// before it marks anything sent.
+				if err == nil && published.Add(1) == 5 && stopRelay != nil {
+					stopRelay()
+				}
 			}
 		},
 	}))
