@@ -17,15 +17,12 @@ require (
 	github.com/twmb/franz-go v1.22.2
 	github.com/twmb/franz-go/pkg/kadm v1.19.0
 	github.com/twmb/franz-go/pkg/kmsg v1.15.0
+	go.opentelemetry.io/otel v1.47.0 // tracing adapter of the client library (client/otelclient); the core client does not import it
+	go.opentelemetry.io/otel/sdk v1.47.0 // otelclient's tests record spans with it
+	go.opentelemetry.io/otel/trace v1.47.0
 	golang.org/x/sys v0.49.0
 	gonum.org/v1/plot v0.17.0 // bench/'s chart (docs/bench.png); only the bench command imports it
 	gopkg.in/yaml.v3 v3.0.1
-)
-
-require (
-	go.opentelemetry.io/otel v1.47.0 // tracing adapter of the client library (client/otelclient); the core client does not import it
-	go.opentelemetry.io/otel/sdk v1.47.0
-	go.opentelemetry.io/otel/trace v1.47.0
 )
 
 require (
