@@ -12,7 +12,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # How long `make fuzz` runs each fuzz target.
 FUZZTIME ?= 10m
 
-.PHONY: build test bench bench-smoke fuzz vet clean help
+.PHONY: build test bench bench-smoke fuzz demo vet clean help
 
 build: ## build ./bin/loft with version and commit stamped in
 	go build -ldflags '$(LDFLAGS)' -o bin/loft ./cmd/loft
@@ -55,6 +55,21 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10m) each
 			go test -run '^$$' -fuzz "^$$target\$$" -fuzztime '$(FUZZTIME)' "$$pkg"; \
 		done; \
 	done
+
+# The order-flow example (examples/orderflow) against a Loft of its own
+# (fresh data dir, AMQP on 127.0.0.1:$(DEMO_AMQP_PORT)) and the local
+# PostgreSQL, which it installs (Debian's package) and starts like CI does.
+DEMO_AMQP_PORT ?= 5679
+demo: build ## run the order-flow example of the client library against a local Loft and PostgreSQL
+	@if ! command -v pg_lsclusters >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing postgresql"; \
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
+	@bash .ci/postgres
+	@dir=$$(mktemp -d); \
+	bin/loft serve --data-dir "$$dir/data" --amqp-addr 127.0.0.1:$(DEMO_AMQP_PORT) --kafka-addr "" --http-addr "" >"$$dir/loft.log" 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf "$$dir"' EXIT; \
+	go run ./examples/orderflow -amqp amqp://guest:guest@127.0.0.1:$(DEMO_AMQP_PORT)/ || { cat "$$dir/loft.log"; exit 1; }
 
 vet: ## go vet, and gofmt must have nothing to say
 	go vet ./...
