@@ -187,3 +187,78 @@ func ExampleReadStream() {
 	// 2 o-3
 	// <nil>
 }
+
+// A command reaches one service, whose handler for its type runs it.
+func ExampleClient_Send() {
+	b, stop := startBroker()
+	defer stop()
+	ctx := context.Background()
+
+	stock, err := client.Dial(ctx, b.AMQPURL(), client.WithService("stock"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer stock.Close()
+	done := make(chan ReserveStock)
+	err = client.Handle(stock, func(ctx context.Context, cmd ReserveStock) error {
+		done <- cmd
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go stock.Run(runCtx)
+
+	orders, err := client.Dial(ctx, b.AMQPURL(), client.WithService("orders"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer orders.Close()
+	if err := orders.Send(ctx, "stock", ReserveStock{Order: "o-1", Items: 2}); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("stock got %+v\n", <-done)
+	fmt.Println(orders.Send(ctx, "shipping", ReserveStock{Order: "o-1"}))
+	// Output:
+	// stock got {Order:o-1 Items:2}
+	// client: no such service: nothing is bound to "shipping.ReserveStock" on loft.commands
+}
+
+// An idempotent handler runs once per message id, however often the
+// message comes.
+func ExampleIdempotent() {
+	b, stop := startBroker()
+	defer stop()
+	ctx := context.Background()
+
+	billing, err := client.Dial(ctx, b.AMQPURL(), client.WithService("billing"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer billing.Close()
+	charged := make(chan string, 10)
+	err = client.Subscribe(billing, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
+		charged <- e.Order
+		return nil
+	}, client.Idempotent(client.NewMemoryStore(100_000)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go billing.Run(runCtx)
+
+	// The same message id three times, as a publisher retrying would.
+	for range 3 {
+		if err := billing.Publish(ctx, "orders.placed", OrderPlaced{Order: "o-1"}, client.WithMessageID("order-o-1")); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := billing.Publish(ctx, "orders.placed", OrderPlaced{Order: "o-2"}); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(<-charged, <-charged)
+	// Output: o-1 o-2
+}

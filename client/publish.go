@@ -97,7 +97,11 @@ func (pb *publisher) confirm(c amqp.Confirmation) {
 	case !c.Ack:
 		p.finish(ErrNacked)
 	case returned:
-		p.finish(fmt.Errorf("%w: nothing is bound to %q on %s", ErrNoRoute, p.key, p.exchange))
+		x := p.exchange
+		if x == "" {
+			x = p.in
+		}
+		p.finish(fmt.Errorf("%w: nothing is bound to %q on %s", ErrNoRoute, p.key, x))
 	default:
 		p.finish(nil)
 	}
