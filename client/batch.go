@@ -16,13 +16,13 @@ import (
 // arrived (BatchOf; defaults 100 and 1s). When h fails, every event of the
 // batch is retried or dead-lettered as a single message would be; one that
 // does not decode is dead-lettered alone, the rest go on.
-func SubscribeBatch[T any](c *Client, topic string, h func(context.Context, []T) error, opts ...HandlerOption) error {
+func SubscribeBatch[T any](ctx context.Context, c *Client, topic string, h func(context.Context, []T) error, opts ...HandlerOption) error {
 	q := EventQueue(c.cfg.service, topic)
 	hs := handlerDefaults()
 	for _, o := range opts {
 		o(&hs)
 	}
-	return c.add(&consumer{
+	return c.add(ctx, &consumer{
 		queue: q,
 		declare: func(ch *amqp.Channel, loft bool) error {
 			if err := declareQueue(ch, loft, q); err != nil {

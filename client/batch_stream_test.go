@@ -27,7 +27,7 @@ func TestBatches(t *testing.T) {
 	var total atomic.Int64
 	var failOnce atomic.Bool
 	failOnce.Store(true)
-	if err := client.SubscribeBatch(svc, "rows", func(ctx context.Context, es []OrderPlaced) error {
+	if err := client.SubscribeBatch(ctx, svc, "rows", func(ctx context.Context, es []OrderPlaced) error {
 		mu.Lock()
 		sizes = append(sizes, len(es))
 		mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"time"
 
@@ -56,7 +57,7 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
 	if cfg.service == "" {
 		return nil, errors.New("client: WithService is required: queues are named after the service")
 	}
-	s, err := connect(url, cfg)
+	s, err := connect(ctx, url, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +70,6 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
 	}
 	c.wg.Add(1)
 	go c.supervise(s)
-	_ = ctx // the first connection is bounded by amqp091-go's dial timeout
 	return c, nil
 }
 
@@ -119,7 +119,7 @@ func (c *Client) supervise(s *session) {
 			if !sleep(c.ctx, backoff(c.cfg.minBackoff, c.cfg.maxBackoff, attempt)) {
 				return
 			}
-			next, err := connect(c.url, c.cfg)
+			next, err := connect(c.ctx, c.url, c.cfg)
 			if err == nil {
 				if err = c.attach(next); err == nil {
 					s = next
@@ -251,14 +251,36 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// dialConfig is amqp091-go's configuration for the library's connections.
-func dialConfig(cfg settings) amqp.Config {
+// handshakeTimeout bounds connecting and the AMQP handshake, as
+// amqp091-go's default dialer does.
+const handshakeTimeout = 30 * time.Second
+
+// dialConfig is amqp091-go's configuration for the library's connections;
+// ctx bounds the dial and the handshake.
+func dialConfig(ctx context.Context, cfg settings) amqp.Config {
 	return amqp.Config{
 		Heartbeat: 10 * time.Second,
 		Locale:    "en_US",
 		Properties: amqp.Table{
 			"product":         "loft/client",
 			"connection_name": cfg.service,
+		},
+		Dial: func(network, addr string) (net.Conn, error) {
+			d := net.Dialer{Timeout: handshakeTimeout}
+			conn, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			// amqp091-go clears the deadline once the handshake is done.
+			deadline := time.Now().Add(handshakeTimeout)
+			if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+				deadline = dl
+			}
+			if err := conn.SetDeadline(deadline); err != nil {
+				conn.Close()
+				return nil, err
+			}
+			return conn, nil
 		},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -82,7 +83,7 @@ func TestEventsOncePerService(t *testing.T) {
 	seen := sync.Map{}
 	for i := range 2 { // two instances of billing compete
 		c := dial(t, b, "billing")
-		if err := client.Subscribe(c, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
+		if err := client.Subscribe(ctx, c, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
 			billing.Add(1)
 			if _, dup := seen.LoadOrStore(e.Order, i); dup {
 				t.Errorf("billing got %s twice", e.Order)
@@ -94,13 +95,13 @@ func TestEventsOncePerService(t *testing.T) {
 		run(t, c)
 	}
 	s := dial(t, b, "stock")
-	if err := client.Subscribe(s, "orders.*", func(ctx context.Context, e OrderPlaced) error {
+	if err := client.Subscribe(ctx, s, "orders.*", func(ctx context.Context, e OrderPlaced) error {
 		stock.Add(1)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.Subscribe(s, "payments.#", func(ctx context.Context, e OrderPlaced) error {
+	if err := client.Subscribe(ctx, s, "payments.#", func(ctx context.Context, e OrderPlaced) error {
 		other.Add(1)
 		return nil
 	}); err != nil {
@@ -133,13 +134,13 @@ func TestCommandsAndRequests(t *testing.T) {
 	ctx := timeout(t)
 	stock := dial(t, b, "stock")
 	got := make(chan ReserveStock, 1)
-	if err := client.Handle(stock, func(ctx context.Context, cmd ReserveStock) error {
+	if err := client.Handle(ctx, stock, func(ctx context.Context, cmd ReserveStock) error {
 		got <- cmd
 		return nil
 	}, client.ForType("Restock")); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.Serve(stock, func(ctx context.Context, req ReserveStock) (Reservation, error) {
+	if err := client.Serve(ctx, stock, func(ctx context.Context, req ReserveStock) (Reservation, error) {
 		if req.Items > 10 {
 			return Reservation{}, errors.New("not enough stock")
 		}
@@ -176,7 +177,7 @@ func TestCommandsAndRequests(t *testing.T) {
 	// request times out, and expires in the queue instead of being
 	// served late.
 	idle := dial(t, b, "idle")
-	if err := client.Serve(idle, func(ctx context.Context, req ReserveStock) (Reservation, error) {
+	if err := client.Serve(ctx, idle, func(ctx context.Context, req ReserveStock) (Reservation, error) {
 		return Reservation{OK: true}, nil
 	}); err != nil {
 		t.Fatal(err)
@@ -199,7 +200,7 @@ func TestRetriesDeadLettersAndReplay(t *testing.T) {
 	var fixed atomic.Bool
 	var times []time.Time
 	var mu sync.Mutex
-	if err := client.Subscribe(billing, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
+	if err := client.Subscribe(ctx, billing, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
 		calls.Add(1)
 		mu.Lock()
 		times = append(times, time.Now())
@@ -277,7 +278,7 @@ func TestIdempotentConsumer(t *testing.T) {
 	ctx := timeout(t)
 	billing := dial(t, b, "billing")
 	var calls atomic.Int64
-	if err := client.Subscribe(billing, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
+	if err := client.Subscribe(ctx, billing, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
 		calls.Add(1)
 		return nil
 	}, client.Idempotent(client.NewMemoryStore(100))); err != nil {
@@ -316,14 +317,14 @@ func TestTraceContextReachesHandler(t *testing.T) {
 	ctx := timeout(t)
 	svc := dial(t, b, "svc")
 	got := make(chan client.TraceContext, 2)
-	if err := client.Subscribe(svc, "a", func(ctx context.Context, e OrderPlaced) error {
+	if err := client.Subscribe(ctx, svc, "a", func(ctx context.Context, e OrderPlaced) error {
 		tc, _ := client.TraceFromContext(ctx)
 		got <- tc
 		return svc.Publish(ctx, "b", e)
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.Subscribe(svc, "b", func(ctx context.Context, e OrderPlaced) error {
+	if err := client.Subscribe(ctx, svc, "b", func(ctx context.Context, e OrderPlaced) error {
 		tc, _ := client.TraceFromContext(ctx)
 		got <- tc
 		return nil
@@ -354,7 +355,7 @@ func TestRunDrains(t *testing.T) {
 	started := make(chan string, 10)
 	release := make(chan struct{})
 	var finished atomic.Int64
-	if err := client.Subscribe(svc, "work", func(ctx context.Context, e OrderPlaced) error {
+	if err := client.Subscribe(ctx, svc, "work", func(ctx context.Context, e OrderPlaced) error {
 		started <- e.Order
 		<-release
 		finished.Add(1)
@@ -384,7 +385,7 @@ func TestRunDrains(t *testing.T) {
 	next := dial(t, b, "svc")
 	var rest []string
 	var mu sync.Mutex
-	if err := client.Subscribe(next, "work", func(ctx context.Context, e OrderPlaced) error {
+	if err := client.Subscribe(ctx, next, "work", func(ctx context.Context, e OrderPlaced) error {
 		mu.Lock()
 		rest = append(rest, e.Order)
 		mu.Unlock()
@@ -414,7 +415,7 @@ func TestOrderedByKey(t *testing.T) {
 	last := map[string]int{}
 	busy := map[string]bool{}
 	var total atomic.Int64
-	if err := client.Subscribe(svc, "k", func(ctx context.Context, e OrderPlaced) error {
+	if err := client.Subscribe(ctx, svc, "k", func(ctx context.Context, e OrderPlaced) error {
 		mu.Lock()
 		if busy[e.Order] {
 			t.Errorf("two messages of key %s at once", e.Order)
@@ -443,4 +444,33 @@ func TestOrderedByKey(t *testing.T) {
 		}
 	}
 	waitFor(t, "every message", func() bool { return total.Load() == 5*perKey })
+}
+
+// TestDialHonorsContext: a broker that accepts the connection but never
+// answers the handshake fails Dial when ctx ends, not 30 s later.
+func TestDialHonorsContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // silent until the test ends
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = client.Dial(ctx, "amqp://guest:guest@"+ln.Addr().String()+"/", client.WithService("svc"))
+	if err == nil {
+		t.Fatal("Dial to a silent server succeeded")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("Dial took %v with a 300ms context", d)
+	}
 }

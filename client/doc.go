@@ -9,8 +9,8 @@
 //
 //	c, err := client.Dial(ctx, "amqp://guest:guest@127.0.0.1:5672/", client.WithService("billing"))
 //	...
-//	client.Subscribe(c, "orders.placed", func(ctx context.Context, e OrderPlaced) error { ... })
-//	client.Serve(c, func(ctx context.Context, r ReserveStock) (Reservation, error) { ... })
+//	client.Subscribe(ctx, c, "orders.placed", func(ctx context.Context, e OrderPlaced) error { ... })
+//	client.Serve(ctx, c, func(ctx context.Context, r ReserveStock) (Reservation, error) { ... })
 //	err = c.Run(ctx) // until ctx ends, then drains
 //
 // # Patterns

@@ -34,7 +34,7 @@ func Example_events() {
 	}
 	defer billing.Close()
 	got := make(chan OrderPlaced)
-	err = client.Subscribe(billing, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
+	err = client.Subscribe(ctx, billing, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
 		got <- e
 		return nil
 	})
@@ -68,7 +68,7 @@ func ExampleRequest() {
 		log.Fatal(err)
 	}
 	defer stock.Close()
-	err = client.Serve(stock, func(ctx context.Context, r ReserveStock) (Reservation, error) {
+	err = client.Serve(ctx, stock, func(ctx context.Context, r ReserveStock) (Reservation, error) {
 		if r.Items > 5 {
 			return Reservation{}, errors.New("only 5 left")
 		}
@@ -111,7 +111,7 @@ func ExampleClient_Replay() {
 	defer billing.Close()
 	var fixed atomic.Bool
 	handled := make(chan string, 10)
-	err = client.Subscribe(billing, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
+	err = client.Subscribe(ctx, billing, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
 		d, _ := client.DeliveryFrom(ctx)
 		if !fixed.Load() {
 			handled <- fmt.Sprintf("attempt %d: card declined", d.Attempt)
@@ -200,7 +200,7 @@ func ExampleClient_Send() {
 	}
 	defer stock.Close()
 	done := make(chan ReserveStock)
-	err = client.Handle(stock, func(ctx context.Context, cmd ReserveStock) error {
+	err = client.Handle(ctx, stock, func(ctx context.Context, cmd ReserveStock) error {
 		done <- cmd
 		return nil
 	})
@@ -239,7 +239,7 @@ func ExampleIdempotent() {
 	}
 	defer billing.Close()
 	charged := make(chan string, 10)
-	err = client.Subscribe(billing, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
+	err = client.Subscribe(ctx, billing, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
 		charged <- e.Order
 		return nil
 	}, client.Idempotent(client.NewMemoryStore(100_000)))

@@ -94,9 +94,9 @@ func Permanent(err error) error { return permanentError{err} }
 // gets each such event once, in its queue EventQueue(service, topic),
 // which all its instances share. A message whose body does not decode
 // into T is dead-lettered.
-func Subscribe[T any](c *Client, topic string, h func(context.Context, T) error, opts ...HandlerOption) error {
+func Subscribe[T any](ctx context.Context, c *Client, topic string, h func(context.Context, T) error, opts ...HandlerOption) error {
 	q := EventQueue(c.cfg.service, topic)
-	return c.add(&consumer{
+	return c.add(ctx, &consumer{
 		queue: q,
 		declare: func(ch *amqp.Channel, loft bool) error {
 			if err := declareQueue(ch, loft, q); err != nil {
@@ -116,8 +116,8 @@ func Subscribe[T any](c *Client, topic string, h func(context.Context, T) error,
 
 // Handle makes h handle the commands of type T (its Go type's name, or
 // ForType's) sent to this service with Send.
-func Handle[T any](c *Client, h func(context.Context, T) error, opts ...HandlerOption) error {
-	return c.add(c.commandConsumer(reflect.TypeFor[T](), func(ctx context.Context, m Message) ([]byte, error) {
+func Handle[T any](ctx context.Context, c *Client, h func(context.Context, T) error, opts ...HandlerOption) error {
+	return c.add(ctx, c.commandConsumer(reflect.TypeFor[T](), func(ctx context.Context, m Message) ([]byte, error) {
 		v, err := decode[T](c, m)
 		if err != nil {
 			return nil, err
@@ -130,8 +130,8 @@ func Handle[T any](c *Client, h func(context.Context, T) error, opts ...HandlerO
 // ForType's) made to this service with Request: what h returns is the
 // reply. An error is the reply too (the requester's Request returns a
 // *RemoteError); requests are not retried, since their requester waits.
-func Serve[Req, Resp any](c *Client, h func(context.Context, Req) (Resp, error), opts ...HandlerOption) error {
-	return c.add(c.commandConsumer(reflect.TypeFor[Req](), func(ctx context.Context, m Message) ([]byte, error) {
+func Serve[Req, Resp any](ctx context.Context, c *Client, h func(context.Context, Req) (Resp, error), opts ...HandlerOption) error {
+	return c.add(ctx, c.commandConsumer(reflect.TypeFor[Req](), func(ctx context.Context, m Message) ([]byte, error) {
 		v, err := decode[Req](c, m)
 		if err != nil {
 			return nil, err
@@ -183,7 +183,7 @@ func decode[T any](c *Client, m Message) (T, error) {
 
 // add registers k: it declares its queue now if connected (so that a
 // refused declaration is an error here), and starts it if Run runs.
-func (c *Client) add(k *consumer, opts []HandlerOption) error {
+func (c *Client) add(ctx context.Context, k *consumer, opts []HandlerOption) error {
 	k.c = c
 	k.opts = handlerDefaults()
 	for _, o := range opts {
@@ -196,8 +196,15 @@ func (c *Client) add(k *consumer, opts []HandlerOption) error {
 	s := c.conn
 	c.mu.Unlock()
 	if s != nil {
-		if err := s.declare(k.declare); err != nil {
-			return err
+		declared := make(chan error, 1)
+		go func() { declared <- s.declare(k.declare) }()
+		select {
+		case err := <-declared:
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 	c.mu.Lock()

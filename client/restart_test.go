@@ -83,7 +83,7 @@ func TestBrokerKilledMidFlow(t *testing.T) {
 	defer billing.Close()
 	var mu sync.Mutex
 	runs := map[string]int{} // handler runs per order
-	if err := client.Subscribe(billing, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
+	if err := client.Subscribe(ctx, billing, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
 		mu.Lock()
 		runs[e.Order]++
 		mu.Unlock()
@@ -91,7 +91,7 @@ func TestBrokerKilledMidFlow(t *testing.T) {
 	}, client.Idempotent(client.NewMemoryStore(10_000)), client.Concurrency(4)); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.Serve(billing, func(ctx context.Context, r ReserveStock) (Reservation, error) {
+	if err := client.Serve(ctx, billing, func(ctx context.Context, r ReserveStock) (Reservation, error) {
 		return Reservation{Order: r.Order, OK: true}, nil
 	}); err != nil {
 		t.Fatal(err)

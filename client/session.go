@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -40,8 +41,8 @@ type session struct {
 }
 
 // connect dials url and opens the publisher.
-func connect(url string, cfg settings) (*session, error) {
-	conn, err := amqp.DialConfig(url, dialConfig(cfg))
+func connect(ctx context.Context, url string, cfg settings) (*session, error) {
+	conn, err := amqp.DialConfig(url, dialConfig(ctx, cfg))
 	if err != nil {
 		return nil, fmt.Errorf("client: dial: %w", err)
 	}

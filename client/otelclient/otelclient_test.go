@@ -34,12 +34,12 @@ func TestOneTraceAcrossServices(t *testing.T) {
 	}
 	defer c.Close()
 	done := make(chan struct{})
-	if err := client.Subscribe(c, "first", func(ctx context.Context, p Ping) error {
+	if err := client.Subscribe(ctx, c, "first", func(ctx context.Context, p Ping) error {
 		return c.Publish(ctx, "second", p)
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.Subscribe(c, "second", func(ctx context.Context, p Ping) error {
+	if err := client.Subscribe(ctx, c, "second", func(ctx context.Context, p Ping) error {
 		close(done)
 		return errors.New("second fails")
 	}, client.Retries(1, time.Millisecond, time.Millisecond)); err != nil {

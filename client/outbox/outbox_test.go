@@ -44,7 +44,7 @@ func TestOutboxKeepsDataAndEventsInStep(t *testing.T) {
 	var mu sync.Mutex
 	got := map[string]int{}
 	headers := map[string]any{}
-	if err := client.Subscribe(billing, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
+	if err := client.Subscribe(ctx, billing, "orders.placed", func(ctx context.Context, e OrderPlaced) error {
 		d, _ := client.DeliveryFrom(ctx)
 		mu.Lock()
 		got[e.Order]++

@@ -103,7 +103,7 @@ func TestTwoInstancesHandleOnce(t *testing.T) {
 		defer c.Close()
 		// The handler charges in its own transaction and records the id
 		// in the same one.
-		if err := client.Subscribe(c, "orders.placed", func(ctx context.Context, o struct{ Order string }) error {
+		if err := client.Subscribe(ctx, c, "orders.placed", func(ctx context.Context, o struct{ Order string }) error {
 			d, _ := client.DeliveryFrom(ctx)
 			tx, err := db.Begin(ctx)
 			if err != nil {

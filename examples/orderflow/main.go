@@ -122,7 +122,7 @@ func run(ctx context.Context, amqpURL, pgURL string) error {
 	}
 	var stockMu sync.Mutex
 	left := map[string]int{"lamp": 3, "desk": 1}
-	if err := client.Serve(stock, func(ctx context.Context, r ReserveStock) (Reservation, error) {
+	if err := client.Serve(ctx, stock, func(ctx context.Context, r ReserveStock) (Reservation, error) {
 		stockMu.Lock()
 		defer stockMu.Unlock()
 		if left[r.Item] < r.Count {
@@ -151,7 +151,7 @@ func run(ctx context.Context, amqpURL, pgURL string) error {
 	}
 	var fixed atomic.Bool
 	deadLettered := make(chan string, 1)
-	if err := client.Subscribe(billing, "orders.placed", func(ctx context.Context, o OrderPlaced) error {
+	if err := client.Subscribe(ctx, billing, "orders.placed", func(ctx context.Context, o OrderPlaced) error {
 		d, _ := client.DeliveryFrom(ctx)
 		if o.Customer == "carol" && !fixed.Load() {
 			say("billing", "charging %s: card declined (attempt %d of 3)", o.Order, d.Attempt)
@@ -172,13 +172,13 @@ func run(ctx context.Context, amqpURL, pgURL string) error {
 		return err
 	}
 	var billed atomic.Int64
-	if err := client.Subscribe(notification, "orders.placed", func(ctx context.Context, o OrderPlaced) error {
+	if err := client.Subscribe(ctx, notification, "orders.placed", func(ctx context.Context, o OrderPlaced) error {
 		say("notification", "email to %s: we have your order %s", o.Customer, o.Order)
 		return nil
 	}); err != nil {
 		return err
 	}
-	if err := client.Subscribe(notification, "orders.billed", func(ctx context.Context, o OrderBilled) error {
+	if err := client.Subscribe(ctx, notification, "orders.billed", func(ctx context.Context, o OrderBilled) error {
 		say("notification", "email: order %s is paid, %d.00 EUR", o.Order, o.Amount)
 		billed.Add(1)
 		return nil
