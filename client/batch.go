@@ -23,13 +23,8 @@ func SubscribeBatch[T any](ctx context.Context, c *Client, topic string, h func(
 		o(&hs)
 	}
 	return c.add(ctx, &consumer{
-		queue: q,
-		declare: func(ch *amqp.Channel, loft bool) error {
-			if err := declareQueue(ch, loft, q); err != nil {
-				return err
-			}
-			return ch.QueueBind(q, topic, eventsExchange, false, nil)
-		},
+		queue:   q,
+		declare: declareEvents(q, topic),
 		batch: func(ctx context.Context, ms []Message) (map[int]error, error) {
 			var bad map[int]error
 			vs := make([]T, 0, len(ms))

@@ -60,15 +60,7 @@ func TestBatches(t *testing.T) {
 	if err := svc.Publish(ctx, "rows", OrderPlaced{Order: "fail"}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := amqp.Dial(b.AMQPURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := rawChannel(t, b)
 	q := client.EventQueue("svc", "rows")
 	if err := ch.PublishWithContext(ctx, "", q, false, false, amqp.Publishing{MessageId: "junk", Body: []byte("not json")}); err != nil {
 		t.Fatal(err)

@@ -73,6 +73,22 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// rawChannel is a plain amqp091-go channel on b, for what a test does
+// beside the library; closed when the test ends.
+func rawChannel(t *testing.T, b *embedded.Broker) *amqp.Channel {
+	t.Helper()
+	conn, err := amqp.Dial(b.AMQPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
 // TestEventsOncePerService: each subscribing service gets every event
 // once, shared among its instances; a service subscribed to another
 // topic gets none.
@@ -247,15 +263,7 @@ func TestRetriesDeadLettersAndReplay(t *testing.T) {
 // there.
 func peekDead(t *testing.T, b *embedded.Broker, q string) amqp.Delivery {
 	t.Helper()
-	conn, err := amqp.Dial(b.AMQPURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := rawChannel(t, b)
 	var d amqp.Delivery
 	waitFor(t, "a dead letter", func() bool {
 		got, ok, err := ch.Get(q+".dead", false)
@@ -287,15 +295,7 @@ func TestIdempotentConsumer(t *testing.T) {
 	run(t, billing)
 	// Straight into the queue, past the broker's deduplication, as a
 	// redelivery after a crash would come.
-	conn, err := amqp.Dial(b.AMQPURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := rawChannel(t, b)
 	for _, id := range []string{"m1", "m1", "m2", "m1"} {
 		if err := ch.PublishWithContext(ctx, "", client.EventQueue("billing", "orders.placed"), false, false,
 			amqp.Publishing{MessageId: id, Body: []byte(`{"order":"o"}`)}); err != nil {

@@ -97,13 +97,8 @@ func Permanent(err error) error { return permanentError{err} }
 func Subscribe[T any](ctx context.Context, c *Client, topic string, h func(context.Context, T) error, opts ...HandlerOption) error {
 	q := EventQueue(c.cfg.service, topic)
 	return c.add(ctx, &consumer{
-		queue: q,
-		declare: func(ch *amqp.Channel, loft bool) error {
-			if err := declareQueue(ch, loft, q); err != nil {
-				return err
-			}
-			return ch.QueueBind(q, topic, eventsExchange, false, nil)
-		},
+		queue:   q,
+		declare: declareEvents(q, topic),
 		handle: func(ctx context.Context, m Message) ([]byte, error) {
 			v, err := decode[T](c, m)
 			if err != nil {
@@ -170,6 +165,16 @@ func (c *Client) commandConsumer(t reflect.Type, handle func(context.Context, Me
 		},
 		handle:  handle,
 		replies: replies,
+	}
+}
+
+// declareEvents declares the queue q of a service's events on topic.
+func declareEvents(q, topic string) func(*amqp.Channel, bool) error {
+	return func(ch *amqp.Channel, loft bool) error {
+		if err := declareQueue(ch, loft, q); err != nil {
+			return err
+		}
+		return ch.QueueBind(q, topic, eventsExchange, false, nil)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"time"
 
@@ -58,9 +59,10 @@ var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-
 type Option func(*options)
 
 type options struct {
-	table string
-	batch int
-	poll  time.Duration
+	table  string
+	batch  int
+	poll   time.Duration
+	logger *slog.Logger
 }
 
 // WithTable names the outbox table (default DefaultTable).
@@ -73,8 +75,12 @@ func WithBatch(n int) Option { return func(o *options) { o.batch = max(n, 1) } }
 // outbox is empty (default 100ms).
 func WithPoll(d time.Duration) Option { return func(o *options) { o.poll = d } }
 
+// WithLogger sets where a Relay logs the failures it retries (by default
+// nowhere).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
 func apply(opts []Option) (options, error) {
-	o := options{table: DefaultTable, batch: 100, poll: 100 * time.Millisecond}
+	o := options{table: DefaultTable, batch: 100, poll: 100 * time.Millisecond, logger: slog.New(slog.DiscardHandler)}
 	for _, f := range opts {
 		f(&o)
 	}

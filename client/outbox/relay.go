@@ -32,14 +32,16 @@ func NewRelay(db Pool, c *client.Client, opts ...Option) (*Relay, error) {
 func (r *Relay) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		n, err := r.Once(ctx)
-		if err != nil && ctx.Err() == nil {
-			if !sleep(ctx, r.opt.poll) {
-				break
-			}
-			continue
+		if err == nil && n == r.opt.batch {
+			continue // more may be waiting
 		}
-		if n < r.opt.batch && !sleep(ctx, r.opt.poll) {
-			break
+		if err != nil && ctx.Err() == nil {
+			r.opt.logger.Warn("outbox: relay failed; retrying", "published", n, "err", err)
+		}
+		// Empty, or the database or broker failed: the rows wait.
+		select {
+		case <-time.After(r.opt.poll):
+		case <-ctx.Done():
 		}
 	}
 	return nil
@@ -162,15 +164,4 @@ func numbers(v any) any {
 		}
 	}
 	return v
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
