@@ -200,7 +200,7 @@ func consumeAMQP(ctx context.Context, t *testing.T, addr, queue string, lg *ledg
 func produceKafka(ctx context.Context, addr, topic string, lg *ledger, seq *atomic.Int64) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
-		kgo.ProducerLinger(time.Millisecond))
+		kgo.ProducerLinger(time.Millisecond), kgo.MetadataMinAge(200*time.Millisecond))
 	if err != nil {
 		return
 	}
