@@ -73,6 +73,7 @@ func diskFull(t *testing.T, fault faultfs.Injector, episodes int, full bool) {
 	waitFor(ctx, t, "load before the fault", func() bool { return progress(lg) >= 500 })
 	for ep := range episodes {
 		sw.Set(fault)
+		lg.locked(func() { lg.full, lg.fullFrom = full, seq.Load() })
 		nacked := nackedOf(lg)
 		waitFor(ctx, t, "a basic.nack under the full disk", func() bool { return nackedOf(lg) > nacked })
 		time.Sleep(200 * time.Millisecond) // appends keep failing meanwhile
@@ -82,6 +83,7 @@ func diskFull(t *testing.T, fault faultfs.Injector, episodes int, full bool) {
 		checkCreateTopicFails(ctx, t, kafkaAddr, name, full)
 		t.Logf("episode %d, disk full: %s", ep, lg.counts())
 
+		lg.locked(func() { lg.full = false })
 		sw.Clear()
 		cleared := time.Now()
 		lg.mu.Lock()

@@ -46,8 +46,23 @@ type ledger struct {
 	// put them; the group offsets it confirmed committing.
 	produced  map[string]bool
 	acked     map[int32]map[int64]string
-	storage   int // produce attempts answered KAFKA_STORAGE_ERROR
 	committed map[int32]int64
+	// While full, every write fails: nothing published after the id or
+	// value numbered fullFrom may be acknowledged (see ack).
+	full     bool
+	fullFrom int64
+	early    int // acknowledgements of what cannot have been stored
+}
+
+// ack checks that the acknowledgement of id (or value) is possible: not
+// of something published while the disk is full. lg.mu is held.
+func (l *ledger) ack(t *testing.T, id string) {
+	if l.full && seqOf(id) > l.fullFrom {
+		l.early++
+		if l.early <= 5 {
+			t.Errorf("%s acknowledged while the disk is full: it was published after the disk filled", id)
+		}
+	}
 }
 
 func newLedger() *ledger {
@@ -131,6 +146,7 @@ func publishAMQP(ctx context.Context, t *testing.T, addr, exchange, key string, 
 			id := tags[c.DeliveryTag-1]
 			lg.locked(func() {
 				if c.Ack {
+					lg.ack(t, id)
 					lg.confirmed[id] = true
 				} else {
 					lg.nacked++
@@ -197,7 +213,7 @@ func consumeAMQP(ctx context.Context, t *testing.T, addr, queue string, lg *ledg
 // produceKafka produces values with an idempotent producer, acks=all, at
 // most 256 in flight, until ctx ends, and records where each acknowledged
 // one went. The client retries what fails until ctx ends.
-func produceKafka(ctx context.Context, addr, topic string, lg *ledger, seq *atomic.Int64) {
+func produceKafka(ctx context.Context, t *testing.T, addr, topic string, lg *ledger, seq *atomic.Int64) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
 		kgo.ProducerLinger(time.Millisecond), kgo.MetadataMinAge(200*time.Millisecond))
@@ -226,6 +242,7 @@ func produceKafka(ctx context.Context, addr, topic string, lg *ledger, seq *atom
 				return
 			}
 			lg.locked(func() {
+				lg.ack(t, v)
 				if lg.acked[r.Partition] == nil {
 					lg.acked[r.Partition] = map[int64]string{}
 				}

@@ -133,7 +133,7 @@ func startLoad(t *testing.T, r *running, lg *ledger, seq *atomic.Int64, consume 
 		go func() { defer l.wg.Done(); f() }()
 	}
 	run(func() { publishAMQP(ctx, t, amqpAddr, faultExchange, faultKey, lg, seq) })
-	run(func() { produceKafka(ctx, kafkaAddr, faultTopic, lg, seq) })
+	run(func() { produceKafka(ctx, t, kafkaAddr, faultTopic, lg, seq) })
 	if consume {
 		run(func() { consumeAMQP(ctx, t, amqpAddr, faultQueue, lg) })
 		run(func() { consumeKafka(ctx, t, kafkaAddr, faultTopic, faultGroup, lg) })
