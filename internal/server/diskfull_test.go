@@ -96,6 +96,7 @@ func diskFull(t *testing.T, fault faultfs.Injector, episodes int, full bool) {
 				acked(lg) > before.acked+200
 		})
 		t.Logf("episode %d: resumed %v after the fault cleared", ep, time.Since(cleared))
+		checkDeclareWorks(ctx, t, amqpAddr, kafkaAddr, name, full)
 	}
 	l.stop(t)
 	t.Logf("after the faults: %s", lg.counts())
@@ -220,6 +221,38 @@ func checkDeclareFails(t *testing.T, addr, name string, full bool) {
 		t.Fatalf("no new connection after a failed declare: %v", err)
 	}
 	again.Close()
+}
+
+// checkDeclareWorks declares the queue and creates the topic refused on
+// the full disk, now that it has room: what the failures left behind
+// must not stand in the way. Unless full, the topic may have been created
+// already.
+func checkDeclareWorks(ctx context.Context, t *testing.T, amqpAddr, kafkaAddr, name string, full bool) {
+	t.Helper()
+	conn, err := dialAMQP(amqpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(name, true, false, false, false, nil); err != nil {
+		t.Errorf("declare %s after the disk has room again: %v", name, err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && (full || !errors.Is(err, kerr.TopicAlreadyExists)) {
+		t.Errorf("create topic %s after the disk has room again: %v", name, err)
+	}
 }
 
 // checkCreateTopicFails creates a topic on the full disk: it must fail
