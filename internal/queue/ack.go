@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/loftmq/loft/internal/logstore"
@@ -136,8 +137,11 @@ func (q *Queue) flushAcksLocked() {
 }
 
 // splitAt splits spans, in any order, into their parts below o and the
-// rest.
+// rest. When all of spans is below o, below is spans itself.
 func splitAt(spans []span, o int64) (below, rest []span) {
+	if !slices.ContainsFunc(spans, func(s span) bool { return s.to > o }) {
+		return spans, nil
+	}
 	for _, s := range spans {
 		switch {
 		case s.to <= o:

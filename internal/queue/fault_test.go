@@ -136,3 +136,46 @@ func TestAckOfUndurableMessageIsNotWritten(t *testing.T) {
 		t.Fatalf("after a restart: %s, want [kept]", got)
 	}
 }
+
+// TestAckOfForgottenDelivery: a consumer holds a message whose append
+// then fails; the next message takes its offset and goes to a second
+// consumer. The first consumer's late ack settles the forgotten message,
+// not the new one, which stays unacked, and so survives a restart.
+func TestAckOfForgottenDelivery(t *testing.T) {
+	syncing, release := make(chan struct{}), make(chan struct{})
+	var sw faultfs.Switch
+	q, reopen := faultyQueue(t, &sw)
+	sw.Set(onMessageLog(faultfs.InjectorFunc(func(op faultfs.Op, _ string) error {
+		if op != faultfs.OpSync {
+			return nil
+		}
+		close(syncing)
+		<-release
+		return syscall.ENOSPC
+	})))
+	failed := make(chan error, 1)
+	m := &Message{Exchange: "x", RoutingKey: "k", Properties: []byte{0, 0}, Body: []byte("lost"), Persistent: true}
+	q.Enqueue(Encode(nil, m), m, func(err error) { failed <- err })
+	<-syncing
+	lost, _ := get(t, q)
+	sw.Clear()
+	close(release)
+	if err := <-failed; !errors.Is(err, ErrStorage) {
+		t.Fatalf("enqueue: %v, want ErrStorage", err)
+	}
+	if err := enqueueErr(q, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	kept, _ := get(t, q)
+	if kept == nil || string(kept.Body) != "kept" || kept.Offset != lost.Offset {
+		t.Fatalf("got %v, want the next message at the forgotten one's offset %d", kept, lost.Offset)
+	}
+	q.Ack(lost.Offset) // late, from the first consumer
+	if _, unacked, _ := q.Counts(); unacked != 1 {
+		t.Fatalf("%d unacked, want the new message still unacked", unacked)
+	}
+	q = reopen()
+	if got := fmt.Sprint(bodies(t, q, 1)); got != "[kept]" {
+		t.Fatalf("after a restart: %s, want [kept]", got)
+	}
+}

@@ -169,14 +169,19 @@ type Queue struct {
 	dropping atomic.Bool
 	stats    counters // see stats.go
 
-	mu      sync.Mutex
-	closed  bool
-	end     int64 // offset after the last message enqueued
-	next    int64 // cursor: the lowest offset never taken from the log
-	floor   int64 // every offset below is acked
-	acked   ranges
-	ready   int64           // messages that may be delivered
-	unacked map[int64]int32 // offset → body size
+	mu     sync.Mutex
+	closed bool
+	end    int64 // offset after the last message enqueued
+	next   int64 // cursor: the lowest offset never taken from the log
+	floor  int64 // every offset below is acked
+	acked  ranges
+	// forgotten holds the offsets of messages delivered and then dropped
+	// by dropFrom: the first ack, reject, requeue or dead-letter of such
+	// an offset is the consumer settling the forgotten message, not the
+	// one that took its offset, and is ignored.
+	forgotten map[int64]struct{}
+	ready     int64           // messages that may be delivered
+	unacked   map[int64]int32 // offset → body size
 	// readyBytes is the body bytes of the ready messages, kept exactly
 	// when x-max-length-bytes needs it (see Open).
 	readyBytes int64
@@ -524,9 +529,11 @@ func (q *Queue) appendFailed(m *Message, err error) {
 
 // dropFrom forgets the messages at offsets from on, whose append failed:
 // the log gives their offsets to the next messages. Such a message may
-// have been delivered (it was in the cache); its ack is ignored if it
-// comes now, and was never written to the ack log, which takes only acks
-// of durable messages (see flushAcksLocked). q.mu is held.
+// have been delivered (it was in the cache): the consumer's ack of it is
+// ignored, even once its offset has gone to another message (see
+// forgotten), and an ack that came before was never written to the ack
+// log, which takes only acks of durable messages (see flushAcksLocked).
+// q.mu is held.
 func (q *Queue) dropFrom(from int64) {
 	if from >= q.end {
 		return
@@ -555,7 +562,13 @@ func (q *Queue) dropFrom(from int64) {
 	q.requeued = kept
 	heap.Init(&q.requeued)
 	for o := from; o < q.end; o++ {
-		delete(q.unacked, o)
+		if _, ok := q.unacked[o]; ok {
+			if q.forgotten == nil {
+				q.forgotten = make(map[int64]struct{})
+			}
+			q.forgotten[o] = struct{}{}
+			delete(q.unacked, o)
+		}
 		delete(q.returns, o)
 	}
 	q.acked.dropFrom(from)
@@ -580,6 +593,16 @@ func (q *Queue) dropFrom(from int64) {
 	if len(q.cache) == 0 {
 		q.cacheBase = from
 	}
+}
+
+// wasForgotten reports whether o is a forgotten delivery (see forgotten),
+// and forgets it. q.mu is held.
+func (q *Queue) wasForgotten(o int64) bool {
+	if _, ok := q.forgotten[o]; !ok {
+		return false
+	}
+	delete(q.forgotten, o)
+	return true
 }
 
 // dropOverflow drops the oldest ready messages past the maximum length,
