@@ -195,6 +195,18 @@ func checkStorageError(ctx context.Context, t *testing.T, addr string, id [16]by
 	if !errors.Is(err, kerr.KafkaStorageError) && (full || err != nil) {
 		t.Errorf("produce to a full disk: %v, want KAFKA_STORAGE_ERROR", err)
 	}
+
+	// And as franz-go reports it to a producer told not to retry.
+	once, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("fault.raw"),
+		kgo.DisableIdempotentWrite(), kgo.RecordRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer once.Close()
+	err = once.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr()
+	if !errors.Is(err, kerr.KafkaStorageError) && (full || err != nil) {
+		t.Errorf("franz-go produce to a full disk: %v, want KAFKA_STORAGE_ERROR", err)
+	}
 }
 
 // checkDeclareFails declares a durable queue on the full disk: it must
