@@ -49,14 +49,14 @@ func TestDiskFullUnderLoad(t *testing.T) {
 		)), true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			diskFull(t, faultfs.PathContains("/data/logs/", tt.fault), episodes, !tt.random)
+			diskFull(t, faultfs.PathContains("/data/", tt.fault), episodes, !tt.random, seed)
 		})
 	}
 }
 
 // diskFull runs the load through episodes of fault; with full, every
 // write the fault concerns fails, not some.
-func diskFull(t *testing.T, fault faultfs.Injector, episodes int, full bool) {
+func diskFull(t *testing.T, fault faultfs.Injector, episodes int, full bool, seed uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	mem := fs.NewMem()
@@ -106,9 +106,9 @@ func diskFull(t *testing.T, fault faultfs.Injector, episodes int, full bool) {
 	drainAMQP(ctx, t, amqpAddr, faultQueue, lg)
 	checkCommitted(ctx, t, kafkaAddr, faultTopic, faultGroup, lg)
 
-	// And after a power loss: the queue nobody consumed still holds every
-	// confirmed message.
-	power.cut(nil)
+	// And after a power loss, torn writes and all: the queue nobody
+	// consumed still holds every confirmed message.
+	power.cut(rand.New(rand.NewPCG(seed, 0x7042)))
 	r.stop(t)
 	r = startOn(t, cfg, boot(mem))
 	checkTopology(ctx, t, r)
