@@ -21,14 +21,19 @@ import (
 )
 
 // TestDiskFullUnderLoad fills the disk under AMQP and Kafka load: every
-// write (or every sync) of the broker's logs fails with ENOSPC for a
-// while, then the space comes back. Meanwhile publishers are refused
-// (basic.nack, KAFKA_STORAGE_ERROR) without losing their connections,
-// declarations fail with a protocol error, and the broker stays up; once
+// write (or every sync, or a random 30% of both) in the data dir fails
+// with ENOSPC for a while, then the space comes back. Meanwhile
+// publishers are refused (basic.nack, KAFKA_STORAGE_ERROR) without losing
+// their connections, nothing published after the disk filled is
+// acknowledged, declarations fail with a protocol error (and succeed
+// once there is room), and the broker stays up; once
 // the fault clears, publishing and consuming resume by themselves, every
 // message acknowledged before, during or after the episode is readable,
 // an idempotent producer's retries store nothing twice, and a power loss
-// after the episode recovers all of it.
+// after the episodes recovers all of it.
+//
+// LOFT_FAULT_ROUNDS sets the episodes per case (2 by default),
+// LOFT_FAULT_SEED the seed of the random case and of the torn power loss.
 func TestDiskFullUnderLoad(t *testing.T) {
 	episodes := envInt(t, "LOFT_FAULT_ROUNDS", 2)
 	seed := uint64(envInt(t, "LOFT_FAULT_SEED", int(time.Now().UnixNano()%1e9)+1))
