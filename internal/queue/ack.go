@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/loftmq/loft/internal/logstore"
@@ -70,16 +71,28 @@ func (q *Queue) flushAcksLocked() {
 		q.ackTimer.Stop()
 		q.ackTimer = nil
 	}
+	// Acks of messages not yet durable wait until they are: their append
+	// may still fail, and the log then gives their offsets to the next
+	// messages, which a written ack would hide for good.
+	hw := q.log.HighWatermark()
+	now, later := splitAt(q.ackPending, hw)
+	if len(later) > 0 && !q.closed {
+		q.ackTimer = time.AfterFunc(ackFlushDelay, q.flushAcks)
+	}
+	if len(now) == 0 {
+		return
+	}
+	floor, delivered := min(q.floor, hw), min(q.delivered, hw)
 	q.ackRecords++
 	snapshot := q.ackRecords >= snapshotEvery
 	var value []byte
 	if snapshot {
 		q.ackRecords = 0
-		value = appendAckRecord(nil, ackSnapshot, q.floor, q.delivered, q.acked.s)
+		value = appendAckRecord(nil, ackSnapshot, floor, delivered, clipped(q.acked.s, hw))
 	} else {
-		value = appendAckRecord(nil, ackDelta, q.floor, q.delivered, q.ackPending)
+		value = appendAckRecord(nil, ackDelta, floor, delivered, now)
 	}
-	q.ackPending = q.ackPending[:0]
+	q.ackPending = append(q.ackPending[:0], later...)
 	recs := []logstore.Record{{Timestamp: time.Now().UnixMilli(), Value: value}}
 	if snapshot && len(q.returns) > 0 {
 		// The records before the snapshot go: the counts they hold come
@@ -121,6 +134,26 @@ func (q *Queue) flushAcksLocked() {
 			}
 		}()
 	}
+}
+
+// splitAt splits spans, in any order, into their parts below o and the
+// rest. When all of spans is below o, below is spans itself.
+func splitAt(spans []span, o int64) (below, rest []span) {
+	if !slices.ContainsFunc(spans, func(s span) bool { return s.to > o }) {
+		return spans, nil
+	}
+	for _, s := range spans {
+		switch {
+		case s.to <= o:
+			below = append(below, s)
+		case s.from >= o:
+			rest = append(rest, s)
+		default:
+			below = append(below, span{s.from, o})
+			rest = append(rest, span{o, s.to})
+		}
+	}
+	return below, rest
 }
 
 // logReturns appends the counts of messages just given back to the ack

@@ -301,6 +301,9 @@ func (q *Queue) Ack(offsets ...int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, o := range offsets {
+		if q.wasForgotten(o) {
+			continue
+		}
 		if _, ok := q.unacked[o]; ok {
 			delete(q.unacked, o)
 			q.ackLocked(o)
@@ -315,6 +318,9 @@ func (q *Queue) Reject(offsets ...int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, o := range offsets {
+		if q.wasForgotten(o) {
+			continue
+		}
 		if _, ok := q.unacked[o]; !ok {
 			continue
 		}
@@ -336,6 +342,9 @@ func (q *Queue) Requeue(offsets ...int64) {
 	defer q.mu.Unlock()
 	var back []offsetReturns
 	for _, o := range offsets {
+		if q.wasForgotten(o) {
+			continue
+		}
 		size, ok := q.unacked[o]
 		if !ok {
 			continue
@@ -385,9 +394,11 @@ func (q *Queue) dead(o int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.dying--
-	if _, ok := q.unacked[o]; ok {
+	if _, ok := q.unacked[o]; ok && !q.wasForgotten(o) {
 		delete(q.unacked, o)
 		q.ackLocked(o)
+	} else {
+		q.wasForgotten(o)
 	}
 	if !q.closed {
 		q.dispatchLocked()

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"container/heap"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,8 +16,9 @@ import (
 var (
 	// ErrClosed: the queue was closed or deleted.
 	ErrClosed = errors.New("queue: closed")
-	// ErrStorage: the log failed; the queue takes no more messages until
-	// the broker restarts and recovers it.
+	// ErrStorage: the log failed to store a message (a full disk, an I/O
+	// error); later messages are tried again, and stored once the log
+	// takes appends again.
 	ErrStorage = errors.New("queue: storage failed")
 	// ErrOverflow: the queue is at its maximum length and refuses new
 	// messages (x-overflow reject-publish).
@@ -160,17 +162,26 @@ type Queue struct {
 	dedupLimit    int
 	deadLetter    func(m *Message, reason string, stored func())
 	now           func() time.Time
-	failed        atomic.Pointer[error]
-	stats         counters // see stats.go
+	// failed is the last append error, nil once an append succeeds again;
+	// dropping is set while a goroutine is on its way to forget the
+	// messages whose append failed (see appendFailed).
+	failed   atomic.Pointer[error]
+	dropping atomic.Bool
+	stats    counters // see stats.go
 
-	mu      sync.Mutex
-	closed  bool
-	end     int64 // offset after the last message enqueued
-	next    int64 // cursor: the lowest offset never taken from the log
-	floor   int64 // every offset below is acked
-	acked   ranges
-	ready   int64           // messages that may be delivered
-	unacked map[int64]int32 // offset → body size
+	mu     sync.Mutex
+	closed bool
+	end    int64 // offset after the last message enqueued
+	next   int64 // cursor: the lowest offset never taken from the log
+	floor  int64 // every offset below is acked
+	acked  ranges
+	// forgotten holds the offsets of messages delivered and then dropped
+	// by dropFrom: the first ack, reject, requeue or dead-letter of such
+	// an offset is the consumer settling the forgotten message, not the
+	// one that took its offset, and is ignored.
+	forgotten map[int64]struct{}
+	ready     int64           // messages that may be delivered
+	unacked   map[int64]int32 // offset → body size
 	// readyBytes is the body bytes of the ready messages, kept exactly
 	// when x-max-length-bytes needs it (see Open).
 	readyBytes int64
@@ -432,11 +443,12 @@ func (q *Queue) Name() string { return q.name }
 // the log's fsync policy defines it) or has failed; it must not block. The
 // message may be delivered before it is durable, as RabbitMQ does: a
 // consumer may see a message whose publisher is then told it failed.
+//
+// A failed append fails every append queued behind it, and the log gives
+// their offsets to the next messages: the queue forgets the failed ones
+// (see dropFrom) and goes on, so that it takes messages again as soon as
+// the log does (a disk with free space again).
 func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
-	if errp := q.failed.Load(); errp != nil {
-		done(*errp)
-		return
-	}
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -459,12 +471,13 @@ func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
 		done(ErrOverflow)
 		return
 	}
+	mm := *m
 	base := q.log.AppendAsync(batch, func(_ int64, err error) {
 		if err != nil {
 			err = fmt.Errorf("%w: %v", ErrStorage, err)
-			if q.failed.CompareAndSwap(nil, &err) {
-				q.logger.Error("queue: append failed; the queue takes no more messages until restart", "err", err)
-			}
+			q.appendFailed(&mm, err)
+		} else if q.failed.Load() != nil && q.failed.Swap(nil) != nil {
+			q.logger.Info("queue: appends succeed again")
 		}
 		done(err)
 	})
@@ -472,7 +485,11 @@ func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
 		q.mu.Unlock()
 		return
 	}
-	mm := *m
+	if base < q.end {
+		// An append failed since the last one, and the log took back
+		// its offsets and those after it.
+		q.dropFrom(base)
+	}
 	mm.Offset = base
 	q.mayExpire = q.mayExpire || m.Expires != 0
 	q.end = base + 1
@@ -487,6 +504,105 @@ func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
 	q.dropOverflow()
 	q.armExpiry()
 	q.mu.Unlock()
+}
+
+// appendFailed is the failure of the append of m, called from the log's
+// flusher, which must not wait for q.mu: a goroutine forgets m and what
+// followed it, unless an Enqueue has done so already and m's offset has
+// gone to another message.
+func (q *Queue) appendFailed(m *Message, err error) {
+	if q.failed.Swap(&err) == nil {
+		q.logger.Error("queue: append failed; publishers are refused until the log takes appends again", "err", err)
+	}
+	if !q.dropping.CompareAndSwap(false, true) {
+		return // one is on its way; it forgets everything from the first failure on
+	}
+	go func() {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		q.dropping.Store(false)
+		if i := m.Offset - q.cacheBase; !q.closed && i >= 0 && i < int64(len(q.cache)) && q.cache[i] == m {
+			q.dropFrom(m.Offset)
+		}
+	}()
+}
+
+// dropFrom forgets the messages at offsets from on, whose append failed:
+// the log gives their offsets to the next messages. Such a message may
+// have been delivered (it was in the cache): the consumer's ack of it is
+// ignored, even once its offset has gone to another message (see
+// forgotten), and an ack that came before was never written to the ack
+// log, which takes only acks of durable messages (see flushAcksLocked).
+// q.mu is held.
+func (q *Queue) dropFrom(from int64) {
+	if from >= q.end {
+		return
+	}
+	size := func(o int64) int64 {
+		if i := o - q.cacheBase; i >= 0 && i < int64(len(q.cache)) {
+			return int64(len(q.cache[i].Body))
+		}
+		return 0
+	}
+	for o := max(from, q.next); o < q.end; o++ {
+		if acked, _ := q.acked.has(o); !acked {
+			q.ready--
+			q.readyBytes -= size(o)
+		}
+	}
+	kept := q.requeued[:0]
+	for _, o := range q.requeued {
+		if o < from {
+			kept = append(kept, o)
+			continue
+		}
+		q.ready--
+		q.readyBytes -= size(o)
+	}
+	q.requeued = kept
+	heap.Init(&q.requeued)
+	for o := from; o < q.end; o++ {
+		if _, ok := q.unacked[o]; ok {
+			if q.forgotten == nil {
+				q.forgotten = make(map[int64]struct{})
+			}
+			q.forgotten[o] = struct{}{}
+			delete(q.unacked, o)
+		}
+		delete(q.returns, o)
+	}
+	q.acked.dropFrom(from)
+	q.floor = min(q.floor, from)
+	q.ackPending, _ = splitAt(q.ackPending, from)
+	if i := from - q.cacheBase; i < int64(len(q.cache)) {
+		i = max(i, 0)
+		for _, m := range q.cache[i:] {
+			q.cacheBytes -= m.size()
+			q.budget.add(-m.size())
+		}
+		clear(q.cache[i:])
+		q.cache = q.cache[:i]
+	}
+	if i := from - q.raBase; i >= 0 && i < int64(len(q.ra)) {
+		clear(q.ra[i:])
+		q.ra = q.ra[:i]
+	}
+	q.ready, q.readyBytes = max(q.ready, 0), max(q.readyBytes, 0)
+	q.next, q.delivered = min(q.next, from), min(q.delivered, from)
+	q.end = from
+	if len(q.cache) == 0 {
+		q.cacheBase = from
+	}
+}
+
+// wasForgotten reports whether o is a forgotten delivery (see forgotten),
+// and forgets it. q.mu is held.
+func (q *Queue) wasForgotten(o int64) bool {
+	if _, ok := q.forgotten[o]; !ok {
+		return false
+	}
+	delete(q.forgotten, o)
+	return true
 }
 
 // dropOverflow drops the oldest ready messages past the maximum length,

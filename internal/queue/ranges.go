@@ -86,6 +86,32 @@ func (r *ranges) dropBelow(floor int64) {
 	}
 }
 
+// dropFrom removes every offset from o on.
+func (r *ranges) dropFrom(o int64) {
+	i := sort.Search(len(r.s), func(i int) bool { return r.s[i].to > o })
+	if i < len(r.s) && r.s[i].from < o {
+		r.n -= r.s[i].to - o
+		r.s[i].to = o
+		i++
+	}
+	for _, s := range r.s[i:] {
+		r.n -= s.to - s.from
+	}
+	r.s = r.s[:i]
+}
+
+// clipped returns the spans of s below o, cut at o.
+func clipped(s []span, o int64) []span {
+	var out []span
+	for _, sp := range s {
+		if sp.from >= o {
+			break
+		}
+		out = append(out, span{sp.from, min(sp.to, o)})
+	}
+	return out
+}
+
 // first returns the lowest span, if any.
 func (r *ranges) first() (span, bool) {
 	if len(r.s) == 0 {
