@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"path"
 	"time"
 )
 
@@ -47,6 +48,9 @@ func (l *Log) Compact(now time.Time) (int, error) {
 	for _, v := range views[:len(views)-1] {
 		if cfg.MinCompactionLag > 0 && v.seg.maxTime > now.Add(-cfg.MinCompactionLag).UnixMilli() {
 			break // this and later segments hold records too young to compact
+		}
+		if err := l.markCompacted(); err != nil {
+			return n, err
 		}
 		done, err := l.compactSegment(v, keep, cfg.IndexIntervalBytes)
 		if err != nil {
@@ -97,7 +101,7 @@ func (l *Log) eachBatch(v segView, fn func(h header, pos int64, b []byte) error)
 	}
 	defer l.files.release(v.seg)
 	var fnErr error
-	res := scan(f, v.limit, v.seg.base, true, func(h header, pos int64, b []byte) bool {
+	res := scan(f, v.limit, v.seg.base, true, false, func(h header, pos int64, b []byte) bool {
 		fnErr = fn(h, pos, b)
 		return fnErr == nil
 	})
@@ -243,5 +247,23 @@ func writeCleaned(l *Log, name string, data []byte) error {
 		l.fsys.Remove(name)
 		return fmt.Errorf("logstore: write %s: %w", name, err)
 	}
+	return nil
+}
+
+// markCompacted records, durably and once, that compaction may leave gaps
+// in this log's offsets, before the first segment is rewritten.
+func (l *Log) markCompacted() error {
+	l.mu.Lock()
+	done := l.gappy
+	l.mu.Unlock()
+	if done {
+		return nil
+	}
+	if err := writeFile(l.fsys, path.Join(l.dir, compactedFile), nil, true); err != nil {
+		return fmt.Errorf("logstore: compact %s: %w", l.name, err)
+	}
+	l.mu.Lock()
+	l.gappy = true
+	l.mu.Unlock()
 	return nil
 }

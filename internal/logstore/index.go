@@ -22,14 +22,15 @@ type indexEntry struct {
 // log's lock and searches its prefix without locking.
 type index []indexEntry
 
-// byOffset returns the position of the last indexed batch whose base is at
-// most rel, or 0: scanning from there finds the batch holding rel.
-func (x index) byOffset(rel uint32) int64 {
+// byOffset returns the position and relative base offset of the last
+// indexed batch whose base is at most rel, or 0, 0: scanning from there
+// finds the batch holding rel.
+func (x index) byOffset(rel uint32) (int64, uint32) {
 	i := sort.Search(len(x), func(i int) bool { return x[i].rel > rel })
 	if i == 0 {
-		return 0
+		return 0, 0
 	}
-	return int64(x[i-1].pos)
+	return int64(x[i-1].pos), x[i-1].rel
 }
 
 // byTime returns the position of the last indexed batch before which every

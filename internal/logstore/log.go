@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"path"
@@ -19,14 +20,15 @@ import (
 // truncation, close) and is taken before mu; mu guards the fields below it
 // and is held only for in-memory work, never across a write or sync.
 type Log struct {
-	name   string
-	dir    string
-	fsys   fs.FS
-	files  *handles
-	policy FsyncPolicy
-	logger *slog.Logger
-	now    func() time.Time
-	onSync func(time.Duration, error) // Options.OnSync
+	name      string
+	dir       string
+	fsys      fs.FS
+	files     *handles
+	policy    FsyncPolicy
+	logger    *slog.Logger
+	now       func() time.Time
+	onSync    func(time.Duration, error) // Options.OnSync
+	onCorrupt func(log string)           // Options.OnCorrupt
 
 	maint sync.Mutex
 
@@ -45,6 +47,7 @@ type Log struct {
 	unsynced *segment   // holds writes not yet synced (FsyncInterval, FsyncNever)
 	writes   uint64     // passes written: a sync clears unsynced only if none came during it
 	broken   error      // a failed write left bytes to cut before the next one
+	gappy    bool       // compacted once: batches may leave offset gaps (see strictLocked)
 	orphans  []*segment // segments dropped after a failure, files to remove
 	closed   bool
 }
@@ -124,7 +127,7 @@ func openLog(fsys fs.FS, files *handles, dir, name string, cfg Config, create bo
 	l := &Log{
 		name: name, dir: dir, fsys: fsys, files: files,
 		policy: opts.Fsync, logger: opts.Logger.With("log", name), now: opts.Now,
-		onSync: opts.OnSync, cfg: cfg, pend: &pass{},
+		onSync: opts.OnSync, onCorrupt: opts.OnCorrupt, cfg: cfg, pend: &pass{},
 	}
 	l.idle.L = &l.mu
 	if err := fsys.MkdirAll(dir); err != nil {
@@ -140,6 +143,9 @@ func openLog(fsys fs.FS, files *handles, dir, name string, cfg Config, create bo
 	if l.cfg.NoSync {
 		l.policy = FsyncPolicy{Mode: FsyncNever}
 	}
+	if _, err := l.fsys.Stat(path.Join(dir, compactedFile)); err == nil {
+		l.gappy = true
+	}
 	if err := l.recover(); err != nil {
 		return nil, fmt.Errorf("logstore: open %s: %w", name, err)
 	}
@@ -147,6 +153,16 @@ func openLog(fsys fs.FS, files *handles, dir, name string, cfg Config, create bo
 }
 
 const startOffsetFile = "start-offset"
+
+// compactedFile marks a log that compaction rewrote: its segments may have
+// gaps in offsets even after cleanup.policy no longer says compact.
+const compactedFile = "compacted"
+
+// strictLocked tells whether every batch of the log must start where the
+// one before ended: true unless compaction may have left gaps. The base
+// offset is outside the batch CRC, so this is what catches its damage.
+// The caller holds mu or is opening the log.
+func (l *Log) strictLocked() bool { return !l.cfg.Compact && !l.gappy }
 
 // recover loads the segments of the log directory: indexes of sealed
 // segments are loaded or rebuilt; the active segment is scanned, unless its
@@ -186,13 +202,16 @@ func (l *Log) recover() error {
 }
 
 // recoverSegments loads every segment. A segment whose index matches it
-// was complete when last closed or sealed: it is trusted. The trailing run
-// of segments without one — those being written when the process stopped:
-// the active segment, and with fsync policies other than always a segment
-// just rolled away from — is scanned with CRC checks and cut at the first
-// bad batch, dropping the segments after it, which cannot have been durable
-// before it. A segment without index before a trusted one lost only its
-// index: it is rebuilt but never cut, its damage reported when read.
+// was complete when last closed or sealed: it is trusted, and damage in it
+// is found when read. The others are surveyed with CRC checks: damage
+// followed by a valid batch is a hole (see damage.go), kept and reported;
+// damage with nothing valid after it ends the segment. In the trailing run
+// of segments without index — those being written when the process
+// stopped: the active segment, and with fsync policies other than always a
+// segment just rolled away from — such damage is a torn write, cut, with
+// the segments after it, which cannot have been durable before it. A
+// segment without index before a trusted one lost only its index: its
+// damaged end is kept as a hole, never cut.
 func (l *Log) recoverSegments() error {
 	trusted := make([]bool, len(l.segs))
 	sizes := make([]int64, len(l.segs))
@@ -221,10 +240,19 @@ func (l *Log) recoverSegments() error {
 		if err != nil {
 			return err
 		}
-		if res.err == nil || i < tail || l.durableAfter(i, sizes) {
-			if res.err != nil {
-				l.logger.Error("logstore: damaged segment; its index stops at the damage",
-					"segment", s.logPath, "position", res.valid, "size", sizes[i], "err", res.err)
+		if res.tail != nil && !errors.Is(res.tail, ErrCorrupt) {
+			return fmt.Errorf("logstore: read %s: %w", s.logPath, res.tail)
+		}
+		s.holes = res.holes
+		if res.tail == nil || i < tail || l.durableAfter(i, sizes) {
+			if res.tail != nil {
+				// Damaged to its end, yet not the last thing written: a
+				// hole up to the next segment.
+				s.holes = append(s.holes, hole{pos: res.valid, end: sizes[i], from: s.end, to: l.segs[i+1].base, why: res.tail})
+				s.size = sizes[i]
+			}
+			for _, h := range s.holes {
+				l.report(s, h)
 			}
 			if !last {
 				if err := s.writeIndex(l.fsys); err != nil {
@@ -233,8 +261,11 @@ func (l *Log) recoverSegments() error {
 			}
 			continue
 		}
+		for _, h := range s.holes {
+			l.report(s, h)
+		}
 		// A torn tail: cut it, and drop what follows.
-		if err := l.cut(s, res.valid, sizes[i], res.err); err != nil {
+		if err := l.cut(s, res.valid, sizes[i], res.tail); err != nil {
 			return err
 		}
 		if err := l.remove(l.segs[i+1:]); err != nil {
@@ -248,8 +279,8 @@ func (l *Log) recoverSegments() error {
 }
 
 // durableAfter tells, under FsyncAlways, whether a segment after segs[i]
-// starts with a valid batch. Such a batch was synced, and so acknowledged,
-// only after all of segs[i] had been synced: damage in segs[i] is then
+// holds a valid batch. Such a batch was synced, and so acknowledged, only
+// after all of segs[i] had been synced: damage in segs[i] is then
 // corruption to report, not a torn write to cut. With other policies a
 // later segment may reach the disk before an earlier one, and nothing in
 // either was promised durable.
@@ -262,11 +293,7 @@ func (l *Log) durableAfter(i int, sizes []int64) bool {
 		if err != nil {
 			continue
 		}
-		valid := false
-		scan(f, sizes[j], l.segs[j].base, true, func(header, int64, []byte) bool {
-			valid = true
-			return false
-		})
+		_, _, valid := resync(f, 0, sizes[j], l.segs[j].base, l.segs[j].base)
 		f.Close()
 		if valid {
 			return true
@@ -275,15 +302,15 @@ func (l *Log) durableAfter(i int, sizes []int64) bool {
 	return false
 }
 
-// rebuild scans a segment with CRC checks, rebuilding its index in memory.
-func (l *Log) rebuild(s *segment, size int64) (scanResult, error) {
+// rebuild surveys a segment, rebuilding its index in memory.
+func (l *Log) rebuild(s *segment, size int64) (surveyResult, error) {
 	f, err := l.fsys.Open(s.logPath)
 	if err != nil {
-		return scanResult{}, err
+		return surveyResult{}, err
 	}
 	defer f.Close()
 	interval := l.cfg.IndexIntervalBytes
-	return scan(f, size, s.base, true, func(h header, pos int64, _ []byte) bool {
+	return survey(f, size, s.base, l.strictLocked(), func(h header, pos int64, _ []byte) bool {
 		s.add(h, pos, interval)
 		return true
 	}), nil

@@ -48,7 +48,7 @@ func (l *Log) timeInSegment(v segView, ts, start int64) (int64, bool, error) {
 	defer l.files.release(v.seg)
 	from := v.idx.byTime(ts)
 	found, foundOK := int64(0), false
-	res := scan(io.NewSectionReader(f, from, v.limit-from), v.limit-from, 0, true, func(h header, _ int64, b []byte) bool {
+	res := survey(io.NewSectionReader(f, from, v.limit-from), v.limit-from, v.seg.base, false, func(h header, _ int64, b []byte) bool {
 		if h.maxTime < ts || h.end() <= start || h.attrs&attrControl != 0 {
 			return true
 		}
@@ -71,8 +71,8 @@ func (l *Log) timeInSegment(v segView, ts, start int64) (int64, bool, error) {
 			}
 		}
 	})
-	if !foundOK && res.err != nil {
-		return 0, false, l.damaged(v.seg, from+res.valid, res.err)
+	if !foundOK && res.tail != nil {
+		return 0, false, l.unexplained(v.seg, &damage{from + res.valid, res.tail}, start)
 	}
 	return found, foundOK, nil
 }

@@ -263,9 +263,10 @@ func (l *Log) TruncateSuffix(offset int64) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		pos, _, err = seekBatch(f, segView{seg: s, limit: s.size, idx: s.idx}, offset)
+		pos, _, err = l.seekBatch(f, segView{seg: s, limit: s.size, idx: s.idx, holes: s.holes, strict: l.strictLocked()}, offset)
 		l.files.release(s)
-		if err != nil && err != errPastEnd {
+		var ce *CorruptError
+		if err != nil && err != errPastEnd && !errors.As(err, &ce) { // in a hole: cut at its start
 			return 0, err
 		}
 	}
@@ -300,8 +301,7 @@ func (l *Log) shrink(s *segment, size int64) error {
 	s.reset()
 	s.sealed = false
 	interval := l.cfg.IndexIntervalBytes
-	if res := scan(f, size, s.base, false, func(h header, pos int64, _ []byte) bool { s.add(h, pos, interval); return true }); res.err != nil {
-		return res.err
-	}
-	return nil
+	res := survey(f, size, s.base, l.strictLocked(), func(h header, pos int64, _ []byte) bool { s.add(h, pos, interval); return true })
+	s.holes = res.holes
+	return res.tail
 }

@@ -75,6 +75,10 @@ type Options struct {
 	// (a group commit's, or the interval syncer's) with how long it took
 	// and its error, for metrics. It must be cheap and must not block.
 	OnSync func(took time.Duration, err error)
+	// OnCorrupt, if set, is called with the log's name each time damage
+	// on disk is found (once per damaged range), for metrics. It must be
+	// cheap and must not block.
+	OnCorrupt func(log string)
 }
 
 func (o *Options) setDefaults() {

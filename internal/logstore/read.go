@@ -13,10 +13,12 @@ import (
 // offset, up to maxBytes in all (at least one batch, whatever its size), and
 // returns the extended buf. It returns buf unchanged at the high watermark,
 // and ErrOffsetOutOfRange outside [StartOffset, HighWatermark]. A batch
-// returned may begin before offset; batches are never split. Damage on disk
-// is an error wrapping ErrCorrupt when it is the first batch, and ends the
-// result before it otherwise: a damaged batch is never returned.
+// returned may begin before offset; batches are never split. A damaged
+// batch is never returned: reading an offset it held is a *CorruptError
+// (wrapping ErrCorrupt) naming the damaged offsets, and a result that
+// reaches damage ends before it.
 func (l *Log) Read(buf []byte, offset int64, maxBytes int) ([]byte, error) {
+	surveyed := false
 	for {
 		v, err := l.view(offset)
 		if err != nil || v.seg == nil {
@@ -30,6 +32,17 @@ func (l *Log) Read(buf []byte, offset int64, maxBytes int) ([]byte, error) {
 			offset = v.nextBase // a gap left by compaction
 			continue
 		}
+		var d *damage
+		if errors.As(err, &d) {
+			if surveyed {
+				return buf, l.unexplained(v.seg, d, offset)
+			}
+			surveyed = true
+			if err := l.examine(v); err != nil {
+				return buf, err
+			}
+			continue
+		}
 		return out, err
 	}
 }
@@ -39,7 +52,9 @@ type segView struct {
 	seg      *segment
 	limit    int64 // visible bytes
 	idx      index
+	holes    holes
 	nextBase int64 // base of the next segment, or the high watermark
+	strict   bool  // batches follow each other without offset gaps
 }
 
 var errPastEnd = errors.New("logstore: offset past the segment's batches")
@@ -59,7 +74,7 @@ func (l *Log) view(offset int64) (segView, error) {
 	}
 	i := l.find(offset)
 	s := l.segs[i]
-	v := segView{seg: s, limit: s.size, idx: s.idx, nextBase: l.hw}
+	v := segView{seg: s, limit: s.size, idx: s.idx, holes: s.holes, nextBase: l.hw, strict: l.strictLocked()}
 	if i+1 < len(l.segs) {
 		v.nextBase = l.segs[i+1].base
 	}
@@ -75,20 +90,22 @@ func (l *Log) readSegment(buf []byte, v segView, offset int64, maxBytes int) ([]
 		return buf, err
 	}
 	defer l.files.release(s)
-	pos, first, err := seekBatch(f, v, offset)
+	pos, first, err := l.seekBatch(f, v, offset)
 	if err != nil {
-		return buf, l.damaged(s, pos, err)
+		return buf, err
 	}
 	n := max(int64(maxBytes), first.size)
-	n = min(n, v.limit-pos)
+	n = min(n, v.holes.after(pos, v.limit)-pos)
 	start := len(buf)
 	buf = grow(buf, int(n))
 	if _, err := f.ReadAt(buf[start:], pos); err != nil && !errors.Is(err, io.EOF) {
 		return buf[:start], fmt.Errorf("logstore: read %s: %w", s.logPath, err)
 	}
-	// Keep whole, valid batches only.
+	// Keep whole, valid batches only: the CRC of every batch is checked,
+	// as the bytes go to clients that may not check it themselves.
 	b := buf[start:]
 	var keep int64
+	next := first.base
 	for keep < int64(len(b)) {
 		if int64(len(b))-keep < batchHeaderSize {
 			break
@@ -97,55 +114,90 @@ func (l *Log) readSegment(buf []byte, v segView, offset int64, maxBytes int) ([]
 		if err == nil && keep+h.size > int64(len(b)) {
 			break // does not fit in maxBytes
 		}
+		if err == nil && (h.base < next || (v.strict && h.base != next)) {
+			err = fmt.Errorf("%w: batch offset %d, expected %d", ErrCorrupt, h.base, next)
+		}
 		if err == nil {
 			_, err = checkBatch(b[keep : keep+h.size])
 		}
 		if err != nil {
 			if keep == 0 {
-				return buf[:start], l.damaged(s, pos, err)
+				return buf[:start], &damage{pos, err}
 			}
 			break // served up to the damage; the next read reports it
 		}
 		keep += h.size
+		next = h.end()
 	}
 	return buf[:start+int(keep)], nil
 }
 
 // seekBatch finds the position of the batch holding offset, scanning
-// headers forward from the sparse index's hint.
-func seekBatch(f fs.File, v segView, offset int64) (int64, header, error) {
+// headers forward from the sparse index's hint and stepping over known
+// holes. It returns a *CorruptError when offset lies in a hole, and a
+// *damage when it meets damage no hole explains.
+func (l *Log) seekBatch(f fs.File, v segView, offset int64) (int64, header, error) {
 	sp := scratchPool.Get().(*[]byte)
 	defer scratchPool.Put(sp)
 	buf := (*sp)[:0]
+	defer func() { *sp = buf[:0] }()
 	var bufPos int64
-	pos := v.idx.byOffset(uint32(offset - v.seg.base))
+	pos, rel := v.idx.byOffset(uint32(offset - v.seg.base))
+	next := v.seg.base + int64(rel) // the base offset the batch at pos must have
+	prev := int64(-1)               // the batch before pos, when the scan passed one
 	for pos < v.limit {
+		if h := v.holes.at(pos); h != nil {
+			if offset < h.to {
+				return pos, header{}, l.corrupt(v.seg, h)
+			}
+			pos, prev, next = h.end, -1, h.to
+			continue
+		}
 		need := min(int64(batchHeaderSize), v.limit-pos)
 		b, err := window(f, &buf, &bufPos, pos, need, int64(cap(*sp)), v.limit)
 		if err != nil {
-			return pos, header{}, err
+			return pos, header{}, fmt.Errorf("logstore: read %s: %w", v.seg.logPath, err)
 		}
 		h, err := parseHeader(b)
+		if err == nil && pos+h.size > v.holes.after(pos, v.limit) {
+			err = fmt.Errorf("%w: batch of %d bytes at %d runs past the batches (%d)", ErrCorrupt, h.size, pos, v.limit)
+		}
+		if err == nil && (h.base < next || (v.strict && h.base != next)) {
+			err = fmt.Errorf("%w: batch offset %d, expected %d", ErrCorrupt, h.base, next)
+		}
 		if err != nil {
-			return pos, h, err
+			return pos, h, &damage{pos, err}
 		}
 		if h.last() >= offset {
-			*sp = buf[:0]
+			if h.base > offset && prev >= 0 {
+				if err := checkAt(f, prev, pos-prev); err != nil {
+					return prev, h, &damage{prev, err}
+				}
+			}
 			return pos, h, nil
 		}
-		pos += h.size
+		prev, pos, next = pos, pos+h.size, h.end()
 	}
-	*sp = buf[:0]
+	if prev >= 0 && offset < v.nextBase {
+		// Offsets skipped to the next segment: make sure the batch
+		// before the gap is not a damaged one that claims fewer.
+		if err := checkAt(f, prev, pos-prev); err != nil {
+			return prev, header{}, &damage{prev, err}
+		}
+	}
 	return pos, header{}, errPastEnd
 }
 
-// damaged logs damage found on disk and wraps err for the caller.
-func (l *Log) damaged(s *segment, pos int64, err error) error {
-	if errors.Is(err, errPastEnd) || !errors.Is(err, ErrCorrupt) {
+// checkAt verifies the CRC of the batch of size bytes at pos. It is called
+// only where a gap in offsets shows up, so that a batch whose header was
+// damaged to claim fewer offsets is not silently passed over.
+func checkAt(f fs.File, pos, size int64) error {
+	b := make([]byte, size)
+	if _, err := f.ReadAt(b, pos); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
-	l.logger.Error("logstore: damaged batch on disk", "segment", s.logPath, "position", pos, "err", err)
-	return fmt.Errorf("logstore: %s at position %d: %w", s.logPath, pos, err)
+	_, err := checkBatch(b)
+	return err
 }
 
 func grow(b []byte, n int) []byte {

@@ -23,6 +23,7 @@ type Region struct {
 // file region. At the high watermark it returns nil. The caller must Close
 // a non-nil region.
 func (l *Log) ReadRegion(offset int64, maxBytes int) (*Region, error) {
+	surveyed := false
 	for {
 		v, err := l.view(offset)
 		if err != nil || v.seg == nil {
@@ -36,6 +37,17 @@ func (l *Log) ReadRegion(offset int64, maxBytes int) (*Region, error) {
 			offset = v.nextBase
 			continue
 		}
+		var d *damage
+		if errors.As(err, &d) {
+			if surveyed {
+				return nil, l.unexplained(v.seg, d, offset)
+			}
+			surveyed = true
+			if err := l.examine(v); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		return r, err
 	}
 }
@@ -45,14 +57,14 @@ func (l *Log) region(v segView, offset int64, maxBytes int) (*Region, error) {
 	if err != nil {
 		return nil, err
 	}
-	pos, first, err := seekBatch(f, v, offset)
+	pos, first, err := l.seekBatch(f, v, offset)
 	if err != nil {
 		l.files.release(v.seg)
-		return nil, l.damaged(v.seg, pos, err)
+		return nil, err
 	}
 	// Extend by whole batches while they fit in maxBytes.
 	n := first.size
-	end := min(v.limit, pos+max(int64(maxBytes), first.size))
+	end := min(v.holes.after(pos, v.limit), pos+max(int64(maxBytes), first.size))
 	hdr := make([]byte, batchHeaderSize)
 	for pos+n+batchHeaderSize <= end {
 		if _, err := f.ReadAt(hdr, pos+n); err != nil {
@@ -87,7 +99,7 @@ func (r *Region) WriteTo(w io.Writer) (int64, error) {
 			_, err = checkBatch(b)
 		}
 		if err != nil {
-			return done, r.l.damaged(r.seg, r.Pos+done, err)
+			return done, r.l.unexplained(r.seg, &damage{r.Pos + done, err}, r.Offset)
 		}
 		n, err := w.Write(b)
 		done += int64(n)

@@ -28,6 +28,7 @@ type segment struct {
 	sinceIdx int64 // bytes since the last index entry
 	onDisk   bool  // the file exists (a new active segment is created lazily)
 
+	holes  holes     // damaged ranges found so far (see damage.go)
 	sealed bool      // takes no more appends; its index is on disk
 	file   fileState // guarded by handles.mu
 }
@@ -71,7 +72,7 @@ func (s *segment) add(h header, pos int64, interval int) {
 
 // reset forgets the batches of s, before a rescan.
 func (s *segment) reset() {
-	s.size, s.end, s.maxTime, s.idx, s.sinceIdx = 0, s.base, -1, nil, 0
+	s.size, s.end, s.maxTime, s.idx, s.sinceIdx, s.holes = 0, s.base, -1, nil, 0, nil
 }
 
 // scanResult reports where a scan stopped and why.
@@ -84,7 +85,10 @@ type scanResult struct {
 // lengths, offsets and (if verify) CRCs, and calls fn for each good one,
 // with its bytes when verify is set (valid only during the call). It stops
 // at the first batch that does not check out, or when fn returns false.
-func scan(f io.ReaderAt, size, base int64, verify bool, fn func(h header, pos int64, b []byte) bool) scanResult {
+// Offsets must increase from base; with strict, each batch must start
+// where the one before ended (the first at base): a log never compacted
+// has no gaps, and the base offset is not covered by the CRC.
+func scan(f io.ReaderAt, size, base int64, verify, strict bool, fn func(h header, pos int64, b []byte) bool) scanResult {
 	const chunk = 1 << 20
 	buf := make([]byte, 0, chunk)
 	var bufPos int64 // file position of buf[0]
@@ -106,8 +110,8 @@ func scan(f io.ReaderAt, size, base int64, verify bool, fn func(h header, pos in
 		if pos+h.size > size {
 			return scanResult{pos, fmt.Errorf("%w: batch of %d bytes at %d runs past the end (%d)", ErrCorrupt, h.size, pos, size)}
 		}
-		if h.base < next {
-			return scanResult{pos, fmt.Errorf("%w: batch offset %d, expected at least %d", ErrCorrupt, h.base, next)}
+		if h.base < next || (strict && h.base != next) {
+			return scanResult{pos, fmt.Errorf("%w: batch offset %d, expected %d", ErrCorrupt, h.base, next)}
 		}
 		b = nil
 		if verify {
