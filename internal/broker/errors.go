@@ -25,7 +25,9 @@ var (
 	ErrMessageTooLarge = errors.New("broker: message too large")
 	// ErrCorruptMessage reports a batch that is not a well-formed RecordBatch
 	// v2: short, wrong length, wrong CRC, or an older message format (magic
-	// 0 or 1), which Loft does not accept (CORRUPT_MESSAGE).
+	// 0 or 1), which Loft does not accept (CORRUPT_MESSAGE); and, on a
+	// read, stored data found damaged on disk, wrapping the
+	// *logstore.CorruptError that names the offsets it held.
 	ErrCorruptMessage = errors.New("broker: corrupt message")
 	// ErrInvalidRecord reports a well-formed batch the topic cannot take: a
 	// record without key on a compacted topic, a control or transactional

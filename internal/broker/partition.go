@@ -127,6 +127,11 @@ func (p *Partition) readErr(err error) error {
 	switch {
 	case errors.Is(err, logstore.ErrOffsetOutOfRange):
 		return fmt.Errorf("%w: %v", ErrOffsetOutOfRange, err)
+	case errors.Is(err, logstore.ErrCorrupt):
+		// Damage on disk: CORRUPT_MESSAGE, as Kafka answers a read that
+		// meets a corrupt batch. The *logstore.CorruptError stays in the
+		// chain: it names the offsets a reader may step over.
+		return fmt.Errorf("%w: %w", ErrCorruptMessage, err)
 	case errors.Is(err, logstore.ErrClosed):
 		if p.isDeleted() {
 			return fmt.Errorf("%w: %s-%d", ErrUnknownTopic, p.t.name, p.index)

@@ -2,6 +2,7 @@ package delay
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/loftmq/loft/internal/logstore"
@@ -47,6 +48,13 @@ func (s *Store) replay() (int64, []span, error) {
 	for off := s.done.StartOffset(); off < s.done.HighWatermark(); {
 		var err error
 		buf, err = s.done.Read(buf[:0], off, readChunk)
+		if ce := (*logstore.CorruptError)(nil); errors.As(err, &ce) && ce.To > off {
+			// Marks lost to damage on disk: their messages fire again.
+			s.logger.Error("delay: skipped mark records damaged on disk; their messages may fire again",
+				"from_offset", off, "to_offset", ce.To)
+			off = ce.To
+			continue
+		}
 		if err != nil {
 			return 0, nil, fmt.Errorf("delay %s: read the done log: %w", s.cfg.Name, err)
 		}
@@ -102,6 +110,11 @@ func (s *Store) scan(from, to int64, fired []span) error {
 		}
 		var err error
 		buf, err = s.log.Read(buf[:0], off, readChunk)
+		if ce := (*logstore.CorruptError)(nil); errors.As(err, &ce) && ce.To > off {
+			s.logger.Error("delay: skipped messages damaged on disk", "from_offset", off, "to_offset", ce.To)
+			off = ce.To
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("delay %s: read the message log at %d: %w", s.cfg.Name, off, err)
 		}

@@ -21,7 +21,16 @@ package kafka
 // UNKNOWN_TOPIC_OR_PARTITION, ...) answers at once, as Kafka does.
 //
 // OFFSET_OUT_OF_RANGE carries the log start offset and high watermark, from
-// which the client resets (auto.offset.reset). read_committed is served
+// which the client resets (auto.offset.reset).
+//
+// Data damaged on disk (a batch whose CRC or header does not check out)
+// is never sent: a fetch at an offset it held is CORRUPT_MESSAGE for that
+// partition, as Kafka answers, while the data before the damage and the
+// other partitions are served. The Java consumer raises it to the
+// application, which may seek past (the broker's log names the damaged
+// offsets); franz-go retries it unless KeepRetryableFetchErrors is set.
+// Unlike other errors it does not answer at once: the fetch waits as usual,
+// so a consumer retrying a damaged offset cannot spin the broker. read_committed is served
 // like read_uncommitted: with no transactions, LastStableOffset is the high
 // watermark and there are no aborted transactions.
 //
@@ -194,7 +203,9 @@ func readParts(parts []fetchPart, maxBytes int32, arena []byte) (int, bool, []by
 			if !errors.Is(err, broker.ErrOffsetOutOfRange) {
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			}
-			failed = true
+			if !errors.Is(err, broker.ErrCorruptMessage) {
+				failed = true
+			}
 			continue
 		}
 		sp.ErrorCode = 0

@@ -32,8 +32,7 @@ func (l *Log) Read(buf []byte, offset int64, maxBytes int) ([]byte, error) {
 			offset = v.nextBase // a gap left by compaction
 			continue
 		}
-		var d *damage
-		if errors.As(err, &d) {
+		if d, ok := err.(*damage); ok {
 			if surveyed {
 				return buf, l.unexplained(v.seg, d, offset)
 			}
@@ -139,8 +138,7 @@ func (l *Log) readSegment(buf []byte, v segView, offset int64, maxBytes int) ([]
 func (l *Log) seekBatch(f fs.File, v segView, offset int64) (int64, header, error) {
 	sp := scratchPool.Get().(*[]byte)
 	defer scratchPool.Put(sp)
-	buf := (*sp)[:0]
-	defer func() { *sp = buf[:0] }()
+	*sp = (*sp)[:0] // window reads it afresh
 	var bufPos int64
 	pos, rel := v.idx.byOffset(uint32(offset - v.seg.base))
 	next := v.seg.base + int64(rel) // the base offset the batch at pos must have
@@ -154,7 +152,7 @@ func (l *Log) seekBatch(f fs.File, v segView, offset int64) (int64, header, erro
 			continue
 		}
 		need := min(int64(batchHeaderSize), v.limit-pos)
-		b, err := window(f, &buf, &bufPos, pos, need, int64(cap(*sp)), v.limit)
+		b, err := window(f, sp, &bufPos, pos, need, int64(cap(*sp)), v.limit)
 		if err != nil {
 			return pos, header{}, fmt.Errorf("logstore: read %s: %w", v.seg.logPath, err)
 		}

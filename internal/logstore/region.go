@@ -37,8 +37,7 @@ func (l *Log) ReadRegion(offset int64, maxBytes int) (*Region, error) {
 			offset = v.nextBase
 			continue
 		}
-		var d *damage
-		if errors.As(err, &d) {
+		if d, ok := err.(*damage); ok {
 			if surveyed {
 				return nil, l.unexplained(v.seg, d, offset)
 			}

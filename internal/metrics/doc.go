@@ -8,7 +8,8 @@
 //   - The names, types, labels and help of every loft_* metric; see
 //     docs/HTTP.md ("Metrics") for the list.
 //   - The fsync latency histogram (Syncs), kept with atomics in fixed
-//     buckets and handed to the log engine as its OnSync hook.
+//     buckets and handed to the log engine as its OnSync hook, and the
+//     count of damaged data found on disk (Corruption), its OnCorrupt hook.
 //
 // # What it must not do
 //

@@ -57,6 +57,7 @@ type KafkaSource interface {
 // store's OnSync hook) and give it the model with SetSources once open.
 type Collector struct {
 	syncs   Syncs
+	corrupt Corruption
 	sources atomic.Pointer[Sources]
 	reg     *prometheus.Registry
 	handler http.Handler
@@ -84,6 +85,9 @@ func New(logger *slog.Logger) *Collector {
 
 // Syncs is the fsync histogram, for logstore.Options.OnSync.
 func (c *Collector) Syncs() *Syncs { return &c.syncs }
+
+// Corruption is the damaged-data counter, for logstore.Options.OnCorrupt.
+func (c *Collector) Corruption() *Corruption { return &c.corrupt }
 
 // SetSources sets (nil: clears) what scrapes read.
 func (c *Collector) SetSources(s *Sources) { c.sources.Store(s) }
@@ -123,6 +127,9 @@ var (
 	fsyncFailed  = desc("loft_fsync_errors_total", "fdatasync calls for appended data that failed.")
 	fsyncSeconds = desc("loft_fsync_seconds", "Latency of fdatasync for appended data.")
 
+	corruptBatches = desc("loft_storage_corrupt_batches_total",
+		"Damaged ranges of stored batches found on disk (by recovery or a read), by log: reads of the offsets they held fail.", "log")
+
 	connections = desc("loft_connections", "Open client connections, handshakes included.", "protocol")
 	channels    = desc("loft_channels", "Open AMQP channels.", "protocol")
 	rejected    = desc("loft_requests_rejected_total",
@@ -135,7 +142,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		queueReady, queueUnacked, queueConsumers, queuePublished, queueDelivered, queueRedelivered, queueAcked, queueDeadLettered,
 		partStart, partEnd, partBytes, partRecords, partBatches, partInBytes, partFetched,
-		groupOffset, groupLag, fsyncTotal, fsyncFailed, fsyncSeconds, connections, channels, rejected,
+		groupOffset, groupLag, fsyncTotal, fsyncFailed, fsyncSeconds, corruptBatches, connections, channels, rejected,
 	} {
 		ch <- d
 	}
@@ -144,6 +151,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect reads every source once and sends the metrics.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectSyncs(ch)
+	for _, cc := range c.corrupt.snapshot() {
+		counter(ch, corruptBatches, cc.n, cc.log)
+	}
 	s := c.sources.Load()
 	if s == nil {
 		return

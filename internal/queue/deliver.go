@@ -2,7 +2,10 @@ package queue
 
 import (
 	"container/heap"
+	"errors"
 	"time"
+
+	"github.com/loftmq/loft/internal/logstore"
 )
 
 // Consumer receives a queue's messages. Its methods are called with the
@@ -162,8 +165,12 @@ func (q *Queue) peek() (*Message, bool) {
 			q.next = to
 			continue
 		}
-		m := q.fetch(q.next)
+		m, err := q.fetchErr(q.next)
 		if m == nil {
+			if ce := (*logstore.CorruptError)(nil); errors.As(err, &ce) && ce.To > q.next {
+				q.skipDamaged(ce)
+				continue
+			}
 			return nil, false
 		}
 		stale := !m.Persistent && m.Offset < q.bootEnd
@@ -256,19 +263,28 @@ func (q *Queue) take(m *Message, requeued, noAck bool) {
 // fetch returns the message at offset o from the cache, the read-ahead or
 // the log; nil if it cannot be read (not yet durable, or damaged).
 func (q *Queue) fetch(o int64) *Message {
+	m, _ := q.fetchErr(o)
+	return m
+}
+
+// fetchErr is fetch, with the read's error when there was one: a
+// *logstore.CorruptError for damaged messages.
+func (q *Queue) fetchErr(o int64) (*Message, error) {
 	if i := o - q.cacheBase; i >= 0 && i < int64(len(q.cache)) {
-		return q.cache[i]
+		return q.cache[i], nil
 	}
 	if i := o - q.raBase; i >= 0 && i < int64(len(q.ra)) {
-		return q.ra[i]
+		return q.ra[i], nil
 	}
 	if o >= q.log.HighWatermark() {
-		return nil
+		return nil, nil
 	}
 	buf, err := q.log.Read(nil, o, readAheadBytes)
 	if err != nil {
-		q.logger.Error("queue: cannot read a message", "offset", o, "err", err)
-		return nil
+		if !errors.Is(err, logstore.ErrCorrupt) { // the log reported damage itself
+			q.logger.Error("queue: cannot read a message", "offset", o, "err", err)
+		}
+		return nil, err
 	}
 	clear(q.ra)
 	q.ra, err = decode(q.ra[:0], buf)
@@ -283,7 +299,7 @@ func (q *Queue) fetch(o int64) *Message {
 	if len(q.ra) == 0 || q.ra[0].Offset != o {
 		q.ra = q.ra[:0]
 		q.raBase = q.end
-		return nil
+		return nil, nil
 	}
 	q.raBase = o
 	for i, m := range q.ra {
@@ -292,7 +308,28 @@ func (q *Queue) fetch(o int64) *Message {
 			break
 		}
 	}
-	return q.ra[0]
+	return q.ra[0], nil
+}
+
+// skipDamaged steps the cursor over messages damaged on disk, from q.next
+// to the end of the damage, and drops them as acked. The log has logged
+// and counted the damage; the queue says which messages it lost. AMQP has
+// no way to tell a consumer that the next message is unreadable, nor for
+// it to step past one: a queue that stopped there would hold every intact
+// message behind the damage forever.
+func (q *Queue) skipDamaged(ce *logstore.CorruptError) {
+	from, to := q.next, min(ce.To, q.end)
+	lost := 0
+	for o := from; o < to; o++ {
+		if acked, _ := q.acked.has(o); !acked {
+			q.ready--
+			q.ackLocked(o)
+			lost++
+		}
+	}
+	q.next = max(q.next, to)
+	q.logger.Error("queue: skipped messages damaged on disk", "from_offset", from, "to_offset", to,
+		"messages", lost, "segment", ce.Segment, "position", ce.Pos)
 }
 
 // Ack acknowledges delivered messages; offsets not delivered and

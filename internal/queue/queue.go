@@ -304,6 +304,14 @@ func (q *Queue) replayAcks() error {
 	for off := q.acks.StartOffset(); off < q.acks.HighWatermark(); {
 		var err error
 		buf, err = q.acks.Read(buf[:0], off, 1<<20)
+		if ce := (*logstore.CorruptError)(nil); errors.As(err, &ce) && ce.To > off {
+			// Acks lost to damage: their messages are delivered again,
+			// as after a crash that lost them.
+			q.logger.Error("queue: skipped ack records damaged on disk; their messages may be redelivered",
+				"from_offset", off, "to_offset", ce.To)
+			off = ce.To
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("queue %s: read ack log: %w", q.name, err)
 		}
@@ -411,6 +419,10 @@ func (q *Queue) scanLive(fn func(m *Message)) error {
 			continue
 		}
 		buf, err = q.log.Read(buf[:0], off, 1<<20)
+		if ce := (*logstore.CorruptError)(nil); errors.As(err, &ce) && ce.To > off {
+			off = ce.To // damaged: delivery skips these messages (skipDamaged)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("queue %s: read back: %w", q.name, err)
 		}

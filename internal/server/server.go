@@ -151,7 +151,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 
 	store, err := logstore.Open(s.fsys, filepath.Join(s.cfg.DataDir, "logs"),
-		logstore.Options{Fsync: s.cfg.Fsync, Logger: s.logger, OnSync: s.metrics.Syncs().Observe})
+		logstore.Options{Fsync: s.cfg.Fsync, Logger: s.logger, OnSync: s.metrics.Syncs().Observe,
+			OnCorrupt: s.metrics.Corruption().Observe})
 	if err != nil {
 		return errors.Join(fmt.Errorf("server: open store: %w", err), stop())
 	}

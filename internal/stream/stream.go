@@ -237,6 +237,14 @@ func (r *reader) run() {
 			r.next = max(r.next, r.s.part.LogStartOffset())
 			continue
 		}
+		if ce := (*logstore.CorruptError)(nil); errors.As(err, &ce) && ce.To > r.next {
+			// Damaged on disk (logged and counted by the log): step over
+			// it, as over a batch that does not decode, rather than stop
+			// this consumer for good.
+			r.s.logger.Error("stream: records damaged on disk are skipped", "from_offset", r.next, "to_offset", ce.To)
+			r.next = ce.To
+			continue
+		}
 		if err != nil {
 			r.s.logger.Error("stream: read failed; the consumer stops receiving", "offset", r.next, "err", err)
 			<-r.stop

@@ -16,6 +16,7 @@ import (
 	"github.com/loftmq/loft/internal/broker"
 	"github.com/loftmq/loft/internal/group"
 	"github.com/loftmq/loft/internal/httpx"
+	"github.com/loftmq/loft/internal/logstore"
 )
 
 // Prefix is the path under which the API serves; the server mounts the
@@ -176,6 +177,10 @@ func writeError(w http.ResponseWriter, err error) {
 func errorStatus(err error) (status int, kind, reason string) {
 	status, kind = http.StatusServiceUnavailable, "unavailable"
 	switch {
+	case errors.Is(err, logstore.ErrCorrupt):
+		// Stored data damaged on disk (the reason names the offsets): the
+		// storage's doing, not the client's, though it wraps
+		// ErrCorruptMessage as a bad produced batch does.
 	case errors.Is(err, broker.ErrUnknownTopic):
 		status, kind = http.StatusNotFound, "not_found"
 	case errors.Is(err, broker.ErrTopicExists):
