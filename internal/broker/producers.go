@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -212,6 +213,10 @@ func (p *Partition) loadProducers() error {
 	for off := from; off < hw; {
 		var err error
 		buf, err = p.log.Read(buf[:0], off, 1<<20)
+		if ce := (*logstore.CorruptError)(nil); errors.As(err, &ce) && ce.To > off {
+			off = ce.To // damaged on disk (the log reported it): the batches after it count
+			continue
+		}
 		if err != nil {
 			p.t.b.logger.Warn("broker: producer state rebuilt up to an unreadable batch",
 				"topic", p.t.name, "partition", p.index, "offset", off, "err", err)
