@@ -25,5 +25,17 @@
 // batch: 00000000000000000000.log holds the batches exactly as appended,
 // 00000000000000000000.index the sparse index of a sealed segment. The index
 // is derived data: when it is missing or does not match its segment it is
-// rebuilt by scanning the segment.
+// rebuilt by scanning the segment. A file "compacted" marks a log that
+// compaction rewrote, whose batches may leave gaps in offsets; in any other
+// log each batch starts where the one before ended.
+//
+// # Damage
+//
+// Every batch read is checked (header, offsets, CRC-32C) before it is
+// returned. Damage between valid batches is a hole: kept, logged once at
+// Error, counted (Options.OnCorrupt), and every read of the offsets it held
+// is a *CorruptError naming them, so that readers can step over it; the
+// intact batches around it are served. Damage after the last valid batch of
+// the active segment after a crash is a torn write, never acknowledged, and
+// recovery cuts it. See damage.go.
 package logstore
