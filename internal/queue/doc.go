@@ -16,6 +16,12 @@
 //     few milliseconds of acks, and those messages are delivered again, as
 //     AMQP's at-least-once delivery allows. When the floor passes whole
 //     segments of the message log they are deleted.
+//   - Damage on disk: a message the log reports damaged
+//     (logstore.CorruptError) cannot be delivered. It is dropped as if
+//     acked, with an Error line, and delivery goes on with the next one:
+//     AMQP cannot tell a consumer that the next message is unreadable nor
+//     let it step past, so stopping there would strand every intact message
+//     behind it. The log itself logs and counts the damage.
 //   - A bounded cache of the newest messages, so that a consumer keeping up
 //     is served from memory, even before the message is durable; older
 //     messages are read back from the log. Memory stays bounded however deep
