@@ -86,3 +86,36 @@ func TestFsyncIntervalSyncsInTheBackground(t *testing.T) {
 	l, _ = s.Log("t")
 	checkLog(t, l, [][]byte{b})
 }
+
+// TestNoSyncLogsAreSyncedOnATimer: under FsyncAlways, a NoSync log's
+// appends complete unsynced, and the store syncs them within
+// NoSyncInterval, so a power loss takes at most that much.
+func TestNoSyncLogsAreSyncedOnATimer(t *testing.T) {
+	mem := fs.NewMem()
+	opts := testOptions(newClock())
+	opts.NoSyncInterval = 5 * time.Millisecond
+	s := openStore(t, mem, opts)
+	cfg := DefaultConfig()
+	cfg.NoSync = true
+	l, _ := s.Create("acks", cfg)
+	b := batch(0, 3, 0)
+	mustAppend(t, l, b)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l.mu.Lock()
+		pending := l.unsynced != nil
+		l.mu.Unlock()
+		if !pending {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the NoSync log was never synced")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	mem.Crash()
+	s = openStore(t, mem, testOptions(newClock()))
+	defer s.Close()
+	l, _ = s.Log("acks")
+	checkLog(t, l, [][]byte{b})
+}

@@ -75,6 +75,12 @@ type Options struct {
 	// (a group commit's, or the interval syncer's) with how long it took
 	// and its error, for metrics. It must be cheap and must not block.
 	OnSync func(took time.Duration, err error)
+	// NoSyncInterval is how often, under FsyncAlways, logs whose Config
+	// has NoSync (written without waiting for a sync, such as a queue's
+	// acks) are synced anyway, so that a power loss takes at most about
+	// that much of them (default 1s; negative: never). FsyncInterval syncs
+	// them with the rest; FsyncNever never does.
+	NoSyncInterval time.Duration
 	// OnCorrupt, if set, is called with the log's name each time damage
 	// on disk is found (once per damaged range), for metrics. It must be
 	// cheap and must not block.
@@ -96,5 +102,8 @@ func (o *Options) setDefaults() {
 	}
 	if o.CleanInterval == 0 {
 		o.CleanInterval = 5 * time.Minute
+	}
+	if o.NoSyncInterval == 0 {
+		o.NoSyncInterval = time.Second
 	}
 }

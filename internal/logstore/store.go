@@ -234,12 +234,21 @@ func (s *Store) each(fn func(*Log)) {
 	}
 }
 
-// startBackground runs the syncer of FsyncInterval and the cleaner.
+// startBackground runs the syncer of FsyncInterval (or, under
+// FsyncAlways, that of the NoSync logs) and the cleaner.
 func (s *Store) startBackground() {
-	if s.opts.Fsync.Mode == FsyncInterval {
-		s.every(s.opts.Fsync.Interval, func(l *Log) {
-			if err := l.Sync(); err != nil {
-				s.opts.Logger.Error("logstore: periodic sync failed", "log", l.name, "err", err)
+	sync := func(l *Log) {
+		if err := l.Sync(); err != nil {
+			s.opts.Logger.Error("logstore: periodic sync failed", "log", l.name, "err", err)
+		}
+	}
+	switch {
+	case s.opts.Fsync.Mode == FsyncInterval:
+		s.every(s.opts.Fsync.Interval, sync)
+	case s.opts.Fsync.Mode == FsyncAlways && s.opts.NoSyncInterval > 0:
+		s.every(s.opts.NoSyncInterval, func(l *Log) {
+			if l.cfg.NoSync {
+				sync(l)
 			}
 		})
 	}

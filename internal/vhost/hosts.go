@@ -333,7 +333,9 @@ func (h *Hosts) openLevel(v *Vhost, q *Queue, store *logstore.Store, level int, 
 	var acks *logstore.Log
 	if q.stored() {
 		// Acks are not waited for: the ack log is written without fsync
-		// of its own (a power loss can only cause redeliveries).
+		// of its own and synced by the store every second
+		// (logstore.Options.NoSyncInterval), so a power loss can only
+		// cause redeliveries, of at most about a second of acks.
 		ackCfg := cfg
 		ackCfg.SegmentBytes, ackCfg.NoSync = 8<<20, true
 		if acks, err = open(name+".acks", ackCfg); err != nil {
