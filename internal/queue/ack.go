@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/loftmq/loft/internal/logstore"
@@ -72,27 +73,21 @@ func (q *Queue) flushAcksLocked() {
 	}
 	q.ackRecords++
 	snapshot := q.ackRecords >= snapshotEvery
-	var value []byte
+	now := time.Now().UnixMilli()
+	var recs []logstore.Record
 	if snapshot {
 		q.ackRecords = 0
-		value = appendAckRecord(nil, ackSnapshot, q.floor, q.delivered, q.acked.s)
+		recs = q.snapshotRecords(now)
 	} else {
-		value = appendAckRecord(nil, ackDelta, q.floor, q.delivered, q.ackPending)
+		recs = []logstore.Record{{Timestamp: now, Value: appendAckRecord(nil, ackDelta, q.floor, q.delivered, q.ackPending)}}
 	}
 	q.ackPending = q.ackPending[:0]
-	recs := []logstore.Record{{Timestamp: time.Now().UnixMilli(), Value: value}}
-	if snapshot && len(q.returns) > 0 {
-		// The records before the snapshot go: the counts they hold come
-		// right after it, in the same batch.
-		all := make([]offsetReturns, 0, len(q.returns))
-		for o, n := range q.returns {
-			all = append(all, offsetReturns{o, n})
-		}
-		recs = append(recs, logstore.Record{Offset: 1, Timestamp: recs[0].Timestamp, Value: appendReturnsRecord(nil, all)})
-	}
 	batch := logstore.AppendBatch(nil, logstore.BatchOptions{ProducerID: -1}, recs)
 	acks, logger := q.acks, q.logger
+	written := make(chan struct{})
+	q.ackWritten = written
 	q.acks.AppendAsync(batch, func(base int64, err error) {
+		close(written)
 		if err != nil {
 			logger.Warn("queue: cannot write acks; they may be delivered again after a restart", "err", err)
 			return
@@ -120,6 +115,82 @@ func (q *Queue) flushAcksLocked() {
 				logger.Warn("queue: cannot delete acked messages", "err", err)
 			}
 		}()
+	}
+}
+
+// snapshotRecords returns the records of a snapshot of the ack state:
+// the acks, and the delivery counts right after them, in the same batch,
+// as the records before the snapshot go.
+func (q *Queue) snapshotRecords(now int64) []logstore.Record {
+	recs := []logstore.Record{{Timestamp: now, Value: appendAckRecord(nil, ackSnapshot, q.floor, q.delivered, q.acked.s)}}
+	if len(q.returns) > 0 {
+		all := make([]offsetReturns, 0, len(q.returns))
+		for o, n := range q.returns {
+			all = append(all, offsetReturns{o, n})
+		}
+		recs = append(recs, logstore.Record{Offset: 1, Timestamp: now, Value: appendReturnsRecord(nil, all)})
+	}
+	return recs
+}
+
+// forgetPastEnd drops the ack state of the offsets at or past end, the
+// message log's end after recovery, and reports whether there was any.
+// Such acks are of messages a crash took before they were written: a
+// consumer may be served a message from the cache before it is durable
+// and ack it, and the ack log may be written first. Kept, they would ack
+// the new messages that take those offsets, which would never be
+// delivered.
+func (q *Queue) forgetPastEnd(end int64) bool {
+	forgot := q.floor > end || q.delivered > end
+	q.floor, q.delivered = min(q.floor, end), min(q.delivered, end)
+	n := q.acked.n
+	q.acked.dropFrom(end)
+	forgot = forgot || q.acked.n != n
+	for o := range q.returns {
+		if o >= end {
+			delete(q.returns, o)
+			forgot = true
+		}
+	}
+	return forgot
+}
+
+// resetAckLog writes a snapshot of the ack state, synced, and makes it
+// the start of the ack log, so that no record before it is replayed
+// again. Open calls it after forgetPastEnd forgot something, before the
+// queue serves.
+func (q *Queue) resetAckLog() error {
+	batch := logstore.AppendBatch(nil, logstore.BatchOptions{ProducerID: -1}, q.snapshotRecords(time.Now().UnixMilli()))
+	base, err := q.acks.Append(batch)
+	if err == nil {
+		err = q.acks.Sync()
+	}
+	if err == nil {
+		_, err = q.acks.DeleteRecordsBefore(base)
+	}
+	if err != nil {
+		return fmt.Errorf("queue %s: rewrite the ack log: %w", q.name, err)
+	}
+	return nil
+}
+
+// WriteAcks writes the acks taken so far to the ack log at once and
+// returns when they are written, not synced: from then on a crash of the
+// process does not forget them (a power loss still may). The AMQP channel
+// calls it before answering a synchronous method after acks, so that an
+// ack followed by a round trip is settled. It returns at once for a queue
+// without an ack log, and may return early if the log failed or closed.
+func (q *Queue) WriteAcks() {
+	q.mu.Lock()
+	if !q.closed {
+		q.flushAcksLocked()
+	}
+	// Appends are written in order: the latest one written, every
+	// earlier one is too.
+	written := q.ackWritten
+	q.mu.Unlock()
+	if written != nil {
+		<-written
 	}
 }
 

@@ -14,8 +14,9 @@
 //     below it is acked), kept durably in a second log, the ack log, that is
 //     replayed on Open. Acks are not waited for: a crash may forget the last
 //     few milliseconds of acks, and those messages are delivered again, as
-//     AMQP's at-least-once delivery allows. When the floor passes whole
-//     segments of the message log they are deleted.
+//     AMQP's at-least-once delivery allows, unless WriteAcks was called
+//     since and returned. When the floor passes whole segments of the
+//     message log they are deleted.
 //   - A bounded cache of the newest messages, so that a consumer keeping up
 //     is served from memory, even before the message is durable; older
 //     messages are read back from the log. Memory stays bounded however deep

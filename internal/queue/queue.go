@@ -197,8 +197,9 @@ type Queue struct {
 
 	ackPending []span
 	ackTimer   *time.Timer
-	expiry     *time.Timer // set while expiring messages wait at the head
-	mayExpire  bool        // a TTL is set or a message with an expiration came
+	ackWritten chan struct{} // closed when the latest ack append is written (or failed)
+	expiry     *time.Timer   // set while expiring messages wait at the head
+	mayExpire  bool          // a TTL is set or a message with an expiration came
 	ackRecords int
 	trimmed    time.Time
 	dying      int // messages handed to the dead-letter hook, not yet stored
@@ -245,6 +246,12 @@ func Open(cfg Config) (*Queue, error) {
 	if q.acks != nil {
 		if err := q.replayAcks(); err != nil {
 			return nil, err
+		}
+		if q.forgetPastEnd(q.log.HighWatermark()) {
+			q.logger.Warn("queue: the ack log held acks of messages a crash took; forgotten", "end", q.log.HighWatermark())
+			if err := q.resetAckLog(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	q.floor = max(q.floor, q.log.StartOffset())

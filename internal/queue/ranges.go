@@ -86,6 +86,20 @@ func (r *ranges) dropBelow(floor int64) {
 	}
 }
 
+// dropFrom removes every offset at or above end.
+func (r *ranges) dropFrom(end int64) {
+	for k := len(r.s); k > 0 && r.s[k-1].to > end; k = len(r.s) {
+		last := &r.s[k-1]
+		if last.from < end {
+			r.n -= last.to - end
+			last.to = end
+			return
+		}
+		r.n -= last.to - last.from
+		r.s = r.s[:k-1]
+	}
+}
+
 // first returns the lowest span, if any.
 func (r *ranges) first() (span, bool) {
 	if len(r.s) == 0 {
