@@ -12,7 +12,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # How long `make fuzz` runs each fuzz target.
 FUZZTIME ?= 10m
 
-.PHONY: build test bench bench-smoke fuzz vet clean help
+.PHONY: build test bench bench-smoke fuzz faults vet clean help
 
 build: ## build ./bin/loft with version and commit stamped in
 	go build -ldflags '$(LDFLAGS)' -o bin/loft ./cmd/loft
@@ -55,6 +55,14 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10m) each
 			go test -run '^$$' -fuzz "^$$target\$$" -fuzztime '$(FUZZTIME)' "$$pkg"; \
 		done; \
 	done
+
+# test/faults SIGKILLs a loft serve process at random moments under AMQP
+# and Kafka load, restarting it on the same data dir each time; CI's
+# `make test` kills 20 times, this 200. The seed of the kill schedule is
+# logged: LOFT_FAULT_SEED=<seed> replays it.
+FAULT_KILLS ?= 200
+faults: ## the crash loop of test/faults with FAULT_KILLS (default 200) SIGKILLs instead of CI's 20
+	LOFT_FAULT_KILLS=$(FAULT_KILLS) nice go test -race -count 1 -timeout 60m -v ./test/faults/
 
 vet: ## go vet, and gofmt must have nothing to say
 	go vet ./...
