@@ -45,15 +45,8 @@ func produceKafka(ctx context.Context, addr string, l *ledger) {
 	if err != nil {
 		return
 	}
-	window := make(chan struct{}, kafkaWindow)
-	for i := 0; ; i++ {
-		select {
-		case window <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
+	window := make(chan struct{}, kafkaWindow) // a slot taken per record until its promise
+	for i := 0; take(ctx, window); i++ {
 		p := i % nParts
 		seq := l.next(&l.parts[p])
 		r := &kgo.Record{Partition: int32(p), Value: encode(p, seq)}
@@ -75,6 +68,20 @@ func produceKafka(ctx context.Context, addr string, l *ledger) {
 			return
 		}
 	}
+}
+
+// take takes a slot of window, waiting for one, and reports whether it
+// did before ctx ended (if ctx ended, no slot is held).
+func take(ctx context.Context, window chan struct{}) bool {
+	select {
+	case window <- struct{}{}:
+		if ctx.Err() == nil {
+			return true
+		}
+		<-window
+	case <-ctx.Done():
+	}
+	return false
 }
 
 // consumeGroup is one member of the consumer group: it polls, checks every
