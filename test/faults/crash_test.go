@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -53,18 +54,14 @@ func TestCrashUnderLoad(t *testing.T) {
 
 	p := loftproc.Start(t, loftBin, dir)
 	setUp(t, p)
-	var restarts []time.Duration
-	forgot := 0 // restarts that found acks of messages the crash took
+	var restarts restartStats
 	for k := 1; k <= kills; k++ {
 		delay := killMin + time.Duration(rng.Int64N(int64(killMax-killMin)))
 		l.setRun("run %d (killed after %v)", k, delay)
 		loadAndKill(t, p, l, delay)
 		began := time.Now()
 		p = loftproc.Start(t, loftBin, dir)
-		restarts = append(restarts, time.Since(began))
-		if strings.Contains(p.Log(), "acks of messages a crash took") {
-			forgot++
-		}
+		restarts.add(p, time.Since(began))
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		err := checkCommitted(ctx, p.Kafka, k, l)
 		cancel()
@@ -81,8 +78,7 @@ func TestCrashUnderLoad(t *testing.T) {
 	if err := readAll(ctx, p.Kafka, l); err != nil {
 		t.Fatal(err)
 	}
-	report(t, l, kills, restarts)
-	t.Logf("%d restarts forgot acks past a queue's recovered end", forgot)
+	report(t, l, kills, &restarts)
 	verify(t, l)
 }
 
@@ -180,8 +176,40 @@ func verify(t *testing.T, l *ledger) {
 	}
 }
 
+// restartStats holds what the restarts took and found.
+type restartStats struct {
+	took   []time.Duration // from exec to /readyz answering
+	opened []time.Duration // from the broker's start to ready, as its log says
+	forgot int             // restarts that forgot acks past a queue's recovered end
+}
+
+// readyTook finds how long the broker says it took to be ready.
+var readyTook = regexp.MustCompile(`msg=ready took=(\S+)`)
+
+func (rs *restartStats) add(p *loftproc.Process, took time.Duration) {
+	rs.took = append(rs.took, took)
+	log := p.Log()
+	if m := readyTook.FindStringSubmatch(log); m != nil {
+		if d, err := time.ParseDuration(m[1]); err == nil {
+			rs.opened = append(rs.opened, d)
+		}
+	}
+	if strings.Contains(log, "acks of messages a crash took") {
+		rs.forgot++
+	}
+}
+
+// medianMax returns the median and the maximum of ds, which it sorts.
+func medianMax(ds []time.Duration) (median, worst time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond)
+}
+
 // report logs the figures of the run.
-func report(t *testing.T, l *ledger, kills int, restarts []time.Duration) {
+func report(t *testing.T, l *ledger, kills int, rs *restartStats) {
 	t.Helper()
 	amqpSent, _ := l.count(l.queues, sent, sent)
 	amqpConfirmed, _ := l.count(l.queues, confirmed, confirmed)
@@ -190,14 +218,13 @@ func report(t *testing.T, l *ledger, kills int, restarts []time.Duration) {
 	kafkaSent, _ := l.count(l.parts, sent, sent)
 	kafkaAcked, _ := l.count(l.parts, confirmed, confirmed)
 	kafkaVerified, _ := l.count(l.parts, confirmed, confirmed|delivered|inLog)
-	slices.Sort(restarts)
-	var median, worst time.Duration
-	if n := len(restarts); n > 0 {
-		median, worst = restarts[n/2], restarts[n-1]
-	}
+	median, worst := medianMax(rs.took)
+	openMedian, openWorst := medianMax(rs.opened)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	t.Logf("%d SIGKILLs; restart (start to ready) median %v, max %v", kills, median.Round(time.Millisecond), worst.Round(time.Millisecond))
+	t.Logf("%d SIGKILLs; restart from exec to /readyz answering median %v, max %v; the broker's own start to ready (its log) median %v, max %v",
+		kills, median, worst, openMedian, openWorst)
+	t.Logf("%d restarts forgot acks of messages past a queue's recovered end", rs.forgot)
 	t.Logf("AMQP: %d published, %d confirmed, %d of them verified delivered; %d acks settled; %d redeliveries, %d of them of a message whose ack was sent but not settled",
 		amqpSent, amqpConfirmed, amqpVerified, amqpSettled, l.redelivered, l.afterAck)
 	t.Logf("Kafka: %d produced, %d acknowledged, %d of them verified in the log and delivered to the group; %d records fetched again after a restart; committed offsets %v",
