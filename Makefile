@@ -12,7 +12,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # How long `make fuzz` runs each fuzz target.
 FUZZTIME ?= 10m
 
-.PHONY: build test bench bench-smoke fuzz demo vet clean help
+.PHONY: build test bench bench-smoke fuzz faults demo vet clean help
 
 build: ## build ./bin/loft with version and commit stamped in
 	go build -ldflags '$(LDFLAGS)' -o bin/loft ./cmd/loft
@@ -70,6 +70,14 @@ demo: build ## run the order-flow example of the client library against a local 
 	bin/loft serve --data-dir "$$dir/data" --amqp-addr 127.0.0.1:$(DEMO_AMQP_PORT) --kafka-addr "" --http-addr "" >"$$dir/loft.log" 2>&1 & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf "$$dir"' EXIT; \
 	go run ./examples/orderflow -amqp amqp://guest:guest@127.0.0.1:$(DEMO_AMQP_PORT)/ || { cat "$$dir/loft.log"; exit 1; }
+
+# test/faults SIGKILLs a loft serve process at random moments under AMQP
+# and Kafka load, restarting it on the same data dir each time; CI's
+# `make test` kills 20 times, this 200. The seed of the kill schedule is
+# logged: LOFT_FAULT_SEED=<seed> replays it.
+FAULT_KILLS ?= 200
+faults: ## the crash loop of test/faults with FAULT_KILLS (default 200) SIGKILLs instead of CI's 20
+	LOFT_FAULT_KILLS=$(FAULT_KILLS) nice go test -race -count 1 -timeout 60m -v ./test/faults/
 
 vet: ## go vet, and gofmt must have nothing to say
 	go vet ./...

@@ -6,6 +6,7 @@ package amqp
 import (
 	"github.com/loftmq/loft/internal/amqp/frame"
 	"github.com/loftmq/loft/internal/auth"
+	"github.com/loftmq/loft/internal/queue"
 )
 
 // channel is one open channel. The fields above the line are owned by the
@@ -23,6 +24,9 @@ type channel struct {
 	tx        *txState  // non-nil in transactional mode
 	perms     map[permKey]error
 	flowOff   bool
+	// ackedIn holds the queues acked (or rejected) in since the last
+	// synchronous method: their acks are written before it is answered.
+	ackedIn []*queue.Queue
 
 	// ---- guarded by c.omu ----
 	closed         bool // no more deliveries
@@ -98,6 +102,9 @@ func (c *conn) channelMethod(id uint16, m frame.Method) error {
 // not a connection error closes the channel.
 func (ch *channel) method(m frame.Method) error {
 	c := ch.c
+	if len(ch.ackedIn) > 0 && m.Synchronous() {
+		ch.writeAcks()
+	}
 	switch m := m.(type) {
 	case *frame.ChannelOpen:
 		return connError(frame.ChannelError, m, "second 'channel.open' seen on channel %d", ch.id)

@@ -245,6 +245,9 @@ func (c *conn) connectionMethod(m frame.Method) error {
 		c.mu.Lock()
 		c.closing = true // Server.Close must not send a close of its own now
 		c.mu.Unlock()
+		for _, ch := range c.channels {
+			ch.writeAcks()
+		}
 		c.send(0, &frame.ConnectionCloseOK{})
 		return errStop
 	case *frame.ConnectionCloseOK:

@@ -420,9 +420,38 @@ func (ch *channel) settle(m frame.Method, tag uint64, multiple, reject, requeue 
 	if !ok {
 		return channelError(frame.PreconditionFailed, m, "unknown delivery tag %d", tag)
 	}
-	apply(ds, outcomeOf(reject, requeue))
+	how := outcomeOf(reject, requeue)
+	apply(ds, how)
+	ch.noteAcked(ds, how)
 	ch.redispatch()
 	return nil
+}
+
+// noteAcked remembers the queues of deliveries just acked or rejected,
+// whose acks writeAcks is to write. Requeues need no such care: one
+// forgotten only allows the message one more delivery.
+func (ch *channel) noteAcked(ds []delivery, how outcome) {
+	if how == requeueThem {
+		return
+	}
+	for _, d := range ds {
+		if d.sub != nil && !slices.Contains(ch.ackedIn, d.sub) {
+			ch.ackedIn = append(ch.ackedIn, d.sub)
+		}
+	}
+}
+
+// writeAcks writes the channel's acks to their queues' ack logs and
+// waits until they are written, so that an ack followed by a round trip on
+// the channel (any synchronous method answered, tx.commit-ok,
+// connection.close-ok) survives a crash of the broker's process. Between
+// round trips acks are written within a few milliseconds, unwaited.
+func (ch *channel) writeAcks() {
+	for _, q := range ch.ackedIn {
+		q.WriteAcks()
+	}
+	clear(ch.ackedIn)
+	ch.ackedIn = ch.ackedIn[:0]
 }
 
 // What settling does with deliveries.

@@ -49,10 +49,13 @@ func (ch *channel) txCommit(m *frame.TxCommit) error {
 		if !ok {
 			return channelError(frame.PreconditionFailed, m, "unknown delivery tag %d", a.tag)
 		}
-		apply(ds, outcomeOf(a.reject, a.requeue))
+		how := outcomeOf(a.reject, a.requeue)
+		apply(ds, how)
+		ch.noteAcked(ds, how)
 	}
 	if len(tx.acks) > 0 {
 		ch.redispatch()
+		ch.writeAcks()
 	}
 	if err := c.waitUnblocked(); err != nil {
 		return err

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -75,45 +76,45 @@ func (q *Queue) flushAcksLocked() {
 	// may still fail, and the log then gives their offsets to the next
 	// messages, which a written ack would hide for good.
 	hw := q.log.HighWatermark()
-	now, later := splitAt(q.ackPending, hw)
+	ready, later := splitAt(q.ackPending, hw)
 	if len(later) > 0 && !q.closed {
 		q.ackTimer = time.AfterFunc(ackFlushDelay, q.flushAcks)
 	}
-	if len(now) == 0 {
+	if len(ready) == 0 {
 		return
 	}
 	floor, delivered := min(q.floor, hw), min(q.delivered, hw)
 	q.ackRecords++
 	snapshot := q.ackRecords >= snapshotEvery
-	var value []byte
+	ts := time.Now().UnixMilli()
+	var recs []logstore.Record
 	if snapshot {
 		q.ackRecords = 0
-		value = appendAckRecord(nil, ackSnapshot, floor, delivered, clipped(q.acked.s, hw))
+		recs = q.snapshotRecords(ts, floor, delivered, clipped(q.acked.s, hw))
 	} else {
-		value = appendAckRecord(nil, ackDelta, floor, delivered, now)
+		recs = []logstore.Record{{Timestamp: ts, Value: appendAckRecord(nil, ackDelta, floor, delivered, ready)}}
 	}
 	q.ackPending = append(q.ackPending[:0], later...)
-	recs := []logstore.Record{{Timestamp: time.Now().UnixMilli(), Value: value}}
-	if snapshot && len(q.returns) > 0 {
-		// The records before the snapshot go: the counts they hold come
-		// right after it, in the same batch.
-		all := make([]offsetReturns, 0, len(q.returns))
-		for o, n := range q.returns {
-			all = append(all, offsetReturns{o, n})
-		}
-		recs = append(recs, logstore.Record{Offset: 1, Timestamp: recs[0].Timestamp, Value: appendReturnsRecord(nil, all)})
-	}
 	batch := logstore.AppendBatch(nil, logstore.BatchOptions{ProducerID: -1}, recs)
 	acks, logger := q.acks, q.logger
+	written := make(chan struct{})
+	q.ackWritten = written
 	q.acks.AppendAsync(batch, func(base int64, err error) {
+		close(written)
 		if err != nil {
 			logger.Warn("queue: cannot write acks; they may be delivered again after a restart", "err", err)
 			return
 		}
 		if snapshot {
-			// The snapshot holds everything before it.
+			// The snapshot holds everything before it, once it is
+			// synced: trimmed first, a power loss could leave the log
+			// starting past its own end, every ack forgotten.
 			go func() {
-				if _, err := acks.DeleteRecordsBefore(base); err != nil && !errors.Is(err, logstore.ErrClosed) {
+				err := acks.Sync()
+				if err == nil {
+					_, err = acks.DeleteRecordsBefore(base)
+				}
+				if err != nil && !errors.Is(err, logstore.ErrClosed) {
 					logger.Warn("queue: cannot trim the ack log", "err", err)
 				}
 			}()
@@ -154,6 +155,121 @@ func splitAt(spans []span, o int64) (below, rest []span) {
 		}
 	}
 	return below, rest
+}
+
+// snapshotRecords returns the records of a snapshot of the ack state:
+// the acks, and the delivery counts right after them, in the same batch,
+// as the records before the snapshot go.
+func (q *Queue) snapshotRecords(ts, floor, delivered int64, acked []span) []logstore.Record {
+	recs := []logstore.Record{{Timestamp: ts, Value: appendAckRecord(nil, ackSnapshot, floor, delivered, acked)}}
+	if len(q.returns) > 0 {
+		all := make([]offsetReturns, 0, len(q.returns))
+		for o, n := range q.returns {
+			all = append(all, offsetReturns{o, n})
+		}
+		recs = append(recs, logstore.Record{Offset: 1, Timestamp: ts, Value: appendReturnsRecord(nil, all)})
+	}
+	return recs
+}
+
+// forgetPastEnd drops the ack state of the offsets at or past end, the
+// message log's end after recovery, and reports whether there was any.
+// Such acks are of messages a crash took before they were written: a
+// consumer may be served a message from the cache before it is durable
+// and ack it, and the ack log may be written first. Kept, they would ack
+// the new messages that take those offsets, which would never be
+// delivered.
+func (q *Queue) forgetPastEnd(end int64) bool {
+	forgot := q.floor > end || q.delivered > end
+	q.floor, q.delivered = min(q.floor, end), min(q.delivered, end)
+	n := q.acked.n
+	q.acked.dropFrom(end)
+	forgot = forgot || q.acked.n != n
+	for o := range q.returns {
+		if o >= end {
+			delete(q.returns, o)
+			forgot = true
+		}
+	}
+	return forgot
+}
+
+// resetAckLog writes a snapshot of the ack state, synced, and makes it
+// the start of the ack log, so that no record before it is replayed
+// again. Open calls it after forgetPastEnd forgot something, before the
+// queue serves.
+func (q *Queue) resetAckLog() error {
+	batch := logstore.AppendBatch(nil, logstore.BatchOptions{ProducerID: -1}, q.snapshotRecords(time.Now().UnixMilli(), q.floor, q.delivered, q.acked.s))
+	base, err := q.acks.Append(batch)
+	if err == nil {
+		err = q.acks.Sync()
+	}
+	if err == nil {
+		_, err = q.acks.DeleteRecordsBefore(base)
+	}
+	if err != nil {
+		return fmt.Errorf("queue %s: rewrite the ack log: %w", q.name, err)
+	}
+	return nil
+}
+
+// writeAcksWait bounds how long WriteAcks waits for acked messages to
+// become durable: an fsync, with room for a slow disk.
+const writeAcksWait = time.Second
+
+// WriteAcks writes the acks taken so far to the ack log at once and
+// returns when they are written, not synced: from then on a crash of the
+// process does not forget them (a power loss still may). Acks of messages
+// not yet durable (served from the cache before their fsync) are written
+// once the messages are, which WriteAcks waits for, at most writeAcksWait.
+// The AMQP channel calls it before answering a synchronous method after
+// acks, so that an ack followed by a round trip is settled. It returns at
+// once for a queue without an ack log, and may return early if the log
+// failed or closed.
+func (q *Queue) WriteAcks() {
+	deadline := time.Now().Add(writeAcksWait)
+	for {
+		settled := q.settledSignal()
+		q.mu.Lock()
+		if !q.closed {
+			q.flushAcksLocked()
+		}
+		// Appends are written in order: the latest one written, every
+		// earlier one is too.
+		written := q.ackWritten
+		waiting := len(q.ackPending) > 0 && !q.closed
+		q.mu.Unlock()
+		if waiting && time.Now().Before(deadline) {
+			select {
+			case <-settled:
+				continue
+			case <-time.After(time.Until(deadline)):
+			}
+		}
+		if written != nil {
+			<-written
+		}
+		return
+	}
+}
+
+// settledSignal returns the channel closed when the next message append
+// completes; taken before reading the high watermark, it cannot miss one.
+func (q *Queue) settledSignal() <-chan struct{} {
+	for {
+		if c := q.settled.Load(); c != nil {
+			return *c
+		}
+		c := make(chan struct{})
+		q.settled.CompareAndSwap(nil, &c)
+	}
+}
+
+// signalSettled wakes those waiting for a message append to complete.
+func (q *Queue) signalSettled() {
+	if c := q.settled.Swap(nil); c != nil {
+		close(*c)
+	}
 }
 
 // logReturns appends the counts of messages just given back to the ack

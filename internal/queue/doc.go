@@ -14,8 +14,9 @@
 //     below it is acked), kept durably in a second log, the ack log, that is
 //     replayed on Open. Acks are not waited for: a crash may forget the last
 //     few milliseconds of acks, and those messages are delivered again, as
-//     AMQP's at-least-once delivery allows. When the floor passes whole
-//     segments of the message log they are deleted.
+//     AMQP's at-least-once delivery allows, unless WriteAcks was called
+//     since and returned. When the floor passes whole segments of the
+//     message log they are deleted.
 //   - Damage on disk: a message the log reports damaged
 //     (logstore.CorruptError) cannot be delivered. It is dropped as if
 //     acked, with an Error line, and delivery goes on with the next one:

@@ -208,6 +208,11 @@ type Queue struct {
 
 	ackPending []span
 	ackTimer   *time.Timer
+	ackWritten chan struct{} // closed when the latest ack append is written (or failed)
+	// settled is closed, and replaced, each time a message append
+	// completes, so that WriteAcks can wait for acked messages to become
+	// durable without taking the queue's lock in the log's callback.
+	settled    atomic.Pointer[chan struct{}]
 	expiry     *time.Timer // set while expiring messages wait at the head
 	mayExpire  bool        // a TTL is set or a message with an expiration came
 	ackRecords int
@@ -256,6 +261,12 @@ func Open(cfg Config) (*Queue, error) {
 	if q.acks != nil {
 		if err := q.replayAcks(); err != nil {
 			return nil, err
+		}
+		if q.forgetPastEnd(q.log.HighWatermark()) {
+			q.logger.Warn("queue: the ack log held acks of messages a crash took; forgotten", "end", q.log.HighWatermark())
+			if err := q.resetAckLog(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	q.floor = max(q.floor, q.log.StartOffset())
@@ -485,6 +496,7 @@ func (q *Queue) Enqueue(batch []byte, m *Message, done func(error)) {
 	}
 	mm := *m
 	base := q.log.AppendAsync(batch, func(_ int64, err error) {
+		q.signalSettled()
 		if err != nil {
 			err = fmt.Errorf("%w: %v", ErrStorage, err)
 			q.appendFailed(&mm, err)

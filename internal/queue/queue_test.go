@@ -431,3 +431,55 @@ func TestReturnsSurviveRestart(t *testing.T) {
 		t.Fatalf("after the restart: returns %d, want 2 (kept across the snapshots)", returns)
 	}
 }
+
+// TestAcksPastTheLogEndAreForgotten: a consumer may ack a message served
+// from the cache before the message is written, and a crash may then keep
+// the ack but not the message. The acks past the log's end must not ack
+// the new messages that take those offsets, after this restart or the
+// next.
+func TestAcksPastTheLogEndAreForgotten(t *testing.T) {
+	st := newStore(t)
+	q := st.queue(DefaultCacheBytes)
+	enqueue(t, q, "m0", true)
+	enqueue(t, q, "m1", true)
+	m0, _ := get(t, q)
+	m1, _ := get(t, q)
+	q.Ack(m0.Offset, m1.Offset)
+	q.Close()
+	// What the crash left: acks, a delivery mark and a delivery count of
+	// offsets 2 to 8, which the message log never got.
+	recs := []logstore.Record{
+		{Value: appendAckRecord(nil, ackDelta, 5, 6, []span{{7, 9}})},
+		{Offset: 1, Value: appendReturnsRecord(nil, []offsetReturns{{3, 2}})},
+	}
+	if _, err := st.log("q.acks").Append(logstore.AppendBatch(nil, logstore.BatchOptions{ProducerID: -1}, recs)); err != nil {
+		t.Fatal(err)
+	}
+	q = st.restart(q, DefaultCacheBytes)
+	if ready, _, _ := q.Counts(); ready != 0 {
+		t.Fatalf("%d ready after the restart, want 0", ready)
+	}
+	for i := 2; i < 10; i++ {
+		enqueue(t, q, fmt.Sprintf("m%d", i), true)
+	}
+	check := func(when string) {
+		t.Helper()
+		for i := 2; i < 10; i++ {
+			m, redelivered := get(t, q)
+			if m == nil || string(m.Body) != fmt.Sprintf("m%d", i) {
+				t.Fatalf("%s: message %d is %v", when, i, m)
+			}
+			if redelivered && when == "first" {
+				t.Errorf("%s: m%d flagged redelivered", when, i)
+			}
+		}
+	}
+	check("first")
+	// Not acked: all of them come back after the next restart, the stale
+	// acks not replayed.
+	q = st.restart(q, DefaultCacheBytes)
+	if ready, _, _ := q.Counts(); ready != 8 {
+		t.Fatalf("%d ready after the second restart, want 8", ready)
+	}
+	check("second")
+}
