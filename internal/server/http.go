@@ -215,6 +215,15 @@ func (c *watchedConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+// CloseWrite lets net/http half-close the connection after answering 431,
+// so that the client reads the answer before the socket closes.
+func (c *watchedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 type watchedConnKey struct{}
 
 func withWatchedConn(ctx context.Context, nc net.Conn) context.Context {
