@@ -299,10 +299,15 @@ func (c *conn) writeLoop() {
 			c.kill()
 		}
 	}()
-	w := bufio.NewWriterSize(c.nc, writeBufSize)
+	w := bufio.NewWriterSize(stallWriter{c.nc, c.s.cfg.WriteTimeout}, writeBufSize)
 	var buf []byte
 	fail := func(err error) {
-		if !c.stopping.Load() {
+		switch {
+		case c.stopping.Load():
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			c.log.Warn("client not reading its responses, closing the connection",
+				"timeout", c.s.cfg.WriteTimeout, "in_flight", c.inFlight.Load())
+		default:
 			c.log.Debug("write failed, closing the connection", "err", err)
 		}
 		c.kill()
@@ -368,6 +373,31 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// writeChunk is the most a stallWriter writes under one deadline.
+const writeChunk = 256 << 10
+
+// stallWriter writes to the socket in pieces of at most writeChunk bytes,
+// each under a deadline of timeout: a client that reads nothing for that
+// long while responses wait for it is closed, with the responses it
+// holds, while a slow one that keeps reading is not.
+type stallWriter struct {
+	nc      net.Conn
+	timeout time.Duration
+}
+
+func (w stallWriter) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
+		m, err := w.nc.Write(b[n:min(len(b), n+writeChunk)])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // bufPool holds byte buffers shared by all connections: response encoding

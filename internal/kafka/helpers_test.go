@@ -31,6 +31,7 @@ type stackOpts struct {
 	defaultPartitions int32
 	maxRequestBytes   int32
 	idleTimeout       time.Duration
+	writeTimeout      time.Duration
 	advertised        string
 	minSession        time.Duration // group.min.session.timeout.ms (default 100ms)
 }
@@ -101,7 +102,7 @@ func (s *stack) start(addr string) {
 		t.Fatalf("ClusterID: %v", err)
 	}
 	s.srv = New(Config{ClusterID: id, MaxRequestBytes: s.opts.maxRequestBytes,
-		IdleTimeout: s.opts.idleTimeout, AdvertisedAddr: s.opts.advertised}, s.b, s.g, logger)
+		IdleTimeout: s.opts.idleTimeout, WriteTimeout: s.opts.writeTimeout, AdvertisedAddr: s.opts.advertised}, s.b, s.g, logger)
 	var ln net.Listener
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -1,7 +1,11 @@
 package kafka
 
 import (
+	"bytes"
+	"errors"
 	"io"
+	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -81,4 +85,25 @@ func TestLongPollIsNotIdle(t *testing.T) {
 		t.Fatalf("the long poll was answered after %v, before its wait of %v", took, 3*idle)
 	}
 	rc.expectClosed()
+}
+
+// TestClientNotReadingClosed sends requests without ever reading the
+// answers: once the socket's buffers are full, the connection is closed
+// after the write timeout, with a log line, instead of holding its
+// goroutines and responses for ever.
+func TestClientNotReadingClosed(t *testing.T) {
+	s := startStack(t, stackOpts{writeTimeout: 500 * time.Millisecond})
+	rc := s.dial()
+	rc.c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	req := kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw")).
+		AppendRequest(nil, kmsg.NewPtrApiVersionsRequest(), 1)
+	batch := bytes.Repeat(req, 1000)
+	var err error
+	for i := 0; i < 1000 && err == nil; i++ {
+		_, err = rc.c.Write(batch)
+	}
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a million requests written, never read: %v; want the connection closed", err)
+	}
+	s.logs.waitLog(t, "client not reading its responses", "client="+rc.c.LocalAddr().String())
 }

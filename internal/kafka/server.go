@@ -24,6 +24,10 @@ const DefaultMaxRequestBytes = 100 << 20
 // requests is being served, when Config.IdleTimeout is 0.
 const DefaultIdleTimeout = 10 * time.Minute
 
+// DefaultWriteTimeout is how long a client may read nothing while a
+// response waits for it, when Config.WriteTimeout is 0.
+const DefaultWriteTimeout = 30 * time.Second
+
 // closeGrace bounds how long Close waits for in-flight responses (Produce
 // requests waiting for their fsync, a Fetch long poll giving up) before it
 // cuts the remaining connections.
@@ -50,6 +54,9 @@ type Config struct {
 	// DefaultIdleTimeout. A request whose first bytes have arrived must
 	// be complete within IdleTimeout or requestReadTimeout, the shorter.
 	IdleTimeout time.Duration
+	// WriteTimeout closes a connection whose client reads nothing for
+	// this long while a response waits for it; 0 is DefaultWriteTimeout.
+	WriteTimeout time.Duration
 	// ClusterID is the stable id Metadata and DescribeCluster report.
 	ClusterID string
 }
@@ -92,6 +99,9 @@ func New(cfg Config, b *broker.Broker, g *group.Coordinator, logger *slog.Logger
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
