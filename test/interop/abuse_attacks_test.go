@@ -3,6 +3,7 @@ package interop
 // The misuses and stalled connections of TestProtocolAbuse, port by port.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -238,6 +239,12 @@ func kafkaStalls() []stallKind {
 			begin: func(c *rawConn) error { return c.write(req[:len(req)-3]) }},
 		{name: "a request a byte a second", bound: abuseKafkaIdle, logs: notInTime,
 			begin: func(c *rawConn) error { return trickle(c, req) }},
+		{name: "never reads its answers", bound: kafkaWriteLimit, logs: []string{"client not reading its responses"},
+			begin: func(c *rawConn) error {
+				c.nc.SetReadBuffer(4 << 10)
+				return nil
+			},
+			closed: func(c *rawConn) error { return writeUntilRefused(c, bytes.Repeat(req, 1000)) }},
 		// Logged at debug level only: closing an idle client is routine.
 		{name: "idle after a request", bound: abuseKafkaIdle, begin: func(c *rawConn) error {
 			if err := c.write(req); err != nil {
@@ -245,6 +252,19 @@ func kafkaStalls() []stallKind {
 			}
 			return readKafkaResponse(c, 7)
 		}},
+	}
+}
+
+// writeUntilRefused sends b again and again, reading nothing, until the
+// broker closes the connection.
+func writeUntilRefused(c *rawConn, b []byte) error {
+	for {
+		if _, err := c.nc.Write(b); err != nil {
+			if isPeerGone(err) {
+				return nil
+			}
+			return err
+		}
 	}
 }
 

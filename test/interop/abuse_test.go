@@ -26,6 +26,7 @@ import (
 // Kafka idle timeout is shortened by its flag; the others are fixed.
 const (
 	abuseKafkaIdle     = 3 * time.Second  // --kafka-idle-timeout below
+	kafkaWriteLimit    = 30 * time.Second // kafka.DefaultWriteTimeout
 	amqpHandshakeLimit = 10 * time.Second // amqp.DefaultHandshakeTimeout
 	amqpFrameLimit     = 30 * time.Second // amqp.DefaultFrameTimeout, heartbeats off
 	httpHeaderLimit    = 5 * time.Second  // the HTTP listener's ReadHeaderTimeout
@@ -336,6 +337,9 @@ type stallKind struct {
 	bound      time.Duration
 	logs       []string
 	begin      func(c *rawConn) error
+	// closed, if set, waits for the broker to close the connection in
+	// place of reading until it does.
+	closed func(c *rawConn) error
 }
 
 // stalledConn is one stalled connection, watched until the broker closes
@@ -364,7 +368,11 @@ func stall(k stallKind) *stalledConn {
 			return
 		}
 		since := time.Now()
-		if _, err := c.expectClosed(); err != nil {
+		closed := k.closed
+		if closed == nil {
+			closed = func(c *rawConn) error { _, err := c.expectClosed(); return err }
+		}
+		if err := closed(c); err != nil {
 			s.err = fmt.Errorf("%w (%v after the stall)", err, time.Since(since).Round(time.Millisecond))
 			return
 		}
