@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,7 +48,9 @@ func TestStalledConnectionsClosed(t *testing.T) {
 			rc := s.dialAs(t)
 			tt.begin(rc)
 			start := time.Now()
-			if n, err := io.Copy(io.Discard, rc.c); err != nil || n != 0 {
+			// A byte trickled in as the server closes makes the close a
+			// reset.
+			if n, err := io.Copy(io.Discard, rc.c); n != 0 || err != nil && !errors.Is(err, syscall.ECONNRESET) {
 				t.Fatalf("read %d bytes, %v; want the connection closed", n, err)
 			}
 			took := time.Since(start)
