@@ -13,6 +13,9 @@ import (
 // handshake timeout (10 s) or a heartbeat interval.
 const rawTimeout = 5 * time.Second
 
+// syntaxError is connection.close's reply code for a malformed method.
+const syntaxError = 502
+
 // hugeFrameSize is a frame size no broker may take at its word.
 const hugeFrameSize = 0xFFFFFFF0
 
@@ -75,6 +78,16 @@ var abuses = []abuse{
 			return err
 		}
 		return expectHardClose(c, 0, true)
+	}},
+	{"method frame cut inside its ids after open", []string{"closing connection on error"}, func(c *rawConn) error {
+		if err := c.handshake(); err != nil {
+			return err
+		}
+		// Two bytes: a class id and no method id.
+		if err := c.writeFrame(frameMethod, 0, []byte{0, 10}); err != nil {
+			return err
+		}
+		return expectHardClose(c, syntaxError, true)
 	}},
 	{"bad frame-end after open", []string{"closing connection on a bad frame"}, func(c *rawConn) error {
 		if err := c.handshake(); err != nil {
