@@ -244,7 +244,7 @@ func kafkaStalls() []stallKind {
 				c.nc.SetReadBuffer(4 << 10)
 				return nil
 			},
-			closed: func(c *rawConn) error { return writeUntilRefused(c, bytes.Repeat(req, 1000)) }},
+			closed: func(c *rawConn) (time.Time, error) { return writeUntilRefused(c, bytes.Repeat(req, 1000)) }},
 		// Logged at debug level only: closing an idle client is routine.
 		{name: "idle after a request", bound: abuseKafkaIdle, begin: func(c *rawConn) error {
 			if err := c.write(req); err != nil {
@@ -256,15 +256,20 @@ func kafkaStalls() []stallKind {
 }
 
 // writeUntilRefused sends b again and again, reading nothing, until the
-// broker closes the connection.
-func writeUntilRefused(c *rawConn, b []byte) error {
+// broker closes the connection, and returns when the last write went
+// through. The broker stops reading only once its writer is blocked, and
+// writes still go through until the buffers between fill up, so the time
+// from there to the close is less than the broker's wait: a close
+// missing, or much later than the bound, still shows.
+func writeUntilRefused(c *rawConn, b []byte) (stalledAt time.Time, err error) {
 	for {
 		if _, err := c.nc.Write(b); err != nil {
 			if isPeerGone(err) {
-				return nil
+				return stalledAt, nil
 			}
-			return err
+			return stalledAt, err
 		}
+		stalledAt = time.Now()
 	}
 }
 
