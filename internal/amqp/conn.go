@@ -2,6 +2,7 @@ package amqp
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/loftmq/loft/internal/amqp/frame"
@@ -238,7 +240,7 @@ func (c *conn) sendHeartbeats() {
 func (c *conn) readLoop() {
 	for {
 		c.armRead()
-		f, err := frame.Read(c.rd, c.frameMax)
+		f, err := c.readFrame()
 		if err != nil {
 			c.readFailed(err)
 			return
@@ -260,6 +262,54 @@ func (c *conn) readLoop() {
 	}
 }
 
+// readFrame reads the next frame. Without heartbeats, it waits for the
+// frame's first byte without a deadline and then gives the rest
+// Config.FrameTimeout to arrive, unless it is buffered already. (With
+// heartbeats, a peer silent for two intervals is cut whatever it was
+// sending.) Silence between frames is the peer's right, but a frame left
+// half-sent would hold a goroutine and up to frame-max bytes for ever.
+func (c *conn) readFrame() (frame.Frame, error) {
+	if c.heartbeat > 0 || c.isClosing() {
+		return frame.Read(c.rd, c.frameMax)
+	}
+	if _, err := c.rd.Peek(1); err != nil {
+		return frame.Frame{}, err
+	}
+	if frameBuffered(c.rd) || !c.armFrame(time.Now().Add(c.s.cfg.FrameTimeout)) {
+		return frame.Read(c.rd, c.frameMax)
+	}
+	f, err := frame.Read(c.rd, c.frameMax)
+	if err == nil {
+		c.armFrame(time.Time{})
+	}
+	return f, err
+}
+
+// armFrame sets the read deadline for the rest of a frame, or clears it,
+// unless the connection is closing: startClose's deadline stands. It
+// reports whether it set it.
+func (c *conn) armFrame(t time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return false
+	}
+	c.nc.SetReadDeadline(t)
+	return true
+}
+
+// frameBuffered reports whether rd holds the next frame entire.
+func frameBuffered(rd *bufio.Reader) bool {
+	if rd.Buffered() < 7 {
+		return false // and Peek would wait for more
+	}
+	hdr, err := rd.Peek(7)
+	if err != nil {
+		return false
+	}
+	return uint64(rd.Buffered()) >= 8+uint64(binary.BigEndian.Uint32(hdr[3:]))
+}
+
 // readFailed handles a failed frame read: a protocol violation is
 // answered with connection.close; a timeout outside closing means missed
 // heartbeats.
@@ -273,10 +323,13 @@ func (c *conn) readFailed(err error) {
 		c.log.Warn("closing connection on a bad frame", "err", err)
 		c.startClose(e)
 		c.drainClose()
+	case errors.Is(err, os.ErrDeadlineExceeded) && c.heartbeat == 0:
+		c.log.Warn("frame not received in time, closing connection", "timeout", c.s.cfg.FrameTimeout)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.log.Warn("missed heartbeats from client, closing connection", "timeout", 2*c.heartbeat)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
-		c.log.Info("client closed the socket without connection.close")
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.ECONNRESET):
+		c.log.Info("client closed the socket without connection.close", "err", err)
 	default:
 		c.log.Debug("read failed, closing the connection", "err", err)
 	}

@@ -17,6 +17,7 @@ const (
 	DefaultFrameMax         = 131072
 	DefaultHeartbeat        = 60 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultFrameTimeout     = 30 * time.Second
 )
 
 // closeGrace bounds how long Close waits for clients to answer the
@@ -37,6 +38,9 @@ type Config struct {
 	// HandshakeTimeout bounds the handshake, from accepting the socket to
 	// connection.open-ok; 0 is DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// FrameTimeout bounds the time from a frame's first byte to its last
+	// on a connection without heartbeats; 0 is DefaultFrameTimeout.
+	FrameTimeout time.Duration
 	// ConsumerTimeout is how long a delivery may stay unacked before its
 	// consumer is cancelled and its deliveries requeued; 0: no limit. A
 	// queue's x-consumer-timeout argument takes precedence.
@@ -55,6 +59,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.FrameTimeout <= 0 {
+		c.FrameTimeout = DefaultFrameTimeout
 	}
 	return c
 }

@@ -29,6 +29,10 @@ type Config struct {
 	// KafkaMaxRequestBytes bounds one Kafka request frame; a larger one
 	// closes its connection.
 	KafkaMaxRequestBytes int32
+	// KafkaIdleTimeout closes a Kafka connection that sends no complete
+	// request for this long while none of its requests is being served
+	// (Kafka's connections.max.idle.ms).
+	KafkaIdleTimeout time.Duration
 	// KafkaAutoCreateTopics lets a Metadata request create the topics it
 	// names (when the client allows it), with KafkaDefaultPartitions
 	// partitions, which is also the count of topics created with -1.
@@ -99,6 +103,7 @@ func Default() Config {
 		ConsumerTimeout: 30 * time.Minute,
 
 		KafkaMaxRequestBytes:   DefaultKafkaMaxRequestBytes,
+		KafkaIdleTimeout:       10 * time.Minute,
 		KafkaAutoCreateTopics:  true,
 		KafkaDefaultPartitions: 1,
 	}
@@ -129,6 +134,9 @@ func (c Config) Validate() error {
 	}
 	if err := checkRange(int64(c.KafkaMaxRequestBytes), MinKafkaMaxRequestBytes, math.MaxInt32); err != nil {
 		errs = append(errs, fmt.Errorf("kafka-max-request-bytes: %w", err))
+	}
+	if c.KafkaIdleTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("kafka-idle-timeout %v: must be at least 1s", c.KafkaIdleTimeout))
 	}
 	if err := checkRange(int64(c.KafkaDefaultPartitions), 1, MaxKafkaDefaultPartitions); err != nil {
 		errs = append(errs, fmt.Errorf("kafka-default-partitions: %w", err))

@@ -46,6 +46,7 @@ func TestValidate(t *testing.T) {
 		{"advertised bad", func(c *Config) { c.KafkaAdvertisedAddr = "nohost" }, `kafka-advertised-addr: "nohost": want host:port`},
 		{"request bound zero", func(c *Config) { c.KafkaMaxRequestBytes = 0 }, "kafka-max-request-bytes: 0 is not in"},
 		{"partitions zero", func(c *Config) { c.KafkaDefaultPartitions = 0 }, "kafka-default-partitions: 0 is not in"},
+		{"idle timeout too short", func(c *Config) { c.KafkaIdleTimeout = 500 * time.Millisecond }, "kafka-idle-timeout 500ms: must be at least 1s"},
 		{"negative disk limit", func(c *Config) { c.DiskFreeLimit = -1 }, "disk-free-limit: -1 bytes is negative"},
 		{"negative watermark", func(c *Config) { c.MemoryHighWatermark = -5 }, "memory-high-watermark: -5 bytes is negative"},
 		{"partitions too many", func(c *Config) { c.KafkaDefaultPartitions = 10001 }, "kafka-default-partitions: 10001 is not in"},

@@ -30,6 +30,8 @@ func define(flags *pflag.FlagSet, c *Config) {
 		`host:port Kafka clients are told to connect to ("": the Kafka listener's address)`)
 	flags.Var(int32Value{&c.KafkaMaxRequestBytes, MinKafkaMaxRequestBytes, math.MaxInt32, "bytes"}, "kafka-max-request-bytes",
 		"largest Kafka request accepted, in bytes; a larger one closes its connection")
+	flags.DurationVar(&c.KafkaIdleTimeout, "kafka-idle-timeout", c.KafkaIdleTimeout,
+		"close a Kafka connection that sends no complete request for this long while none of its requests is served")
 	flags.BoolVar(&c.KafkaAutoCreateTopics, "kafka-auto-create-topics", c.KafkaAutoCreateTopics,
 		"let Kafka Metadata requests create the topics they name")
 	flags.Var(int32Value{&c.KafkaDefaultPartitions, 1, MaxKafkaDefaultPartitions, "count"}, "kafka-default-partitions",

@@ -168,6 +168,7 @@ func TestEverySettingFromEverySource(t *testing.T) {
 
 		"kafka-advertised-addr":    "broker.example:19092",
 		"kafka-max-request-bytes":  "1048576",
+		"kafka-idle-timeout":       "2m",
 		"kafka-auto-create-topics": "false",
 		"kafka-default-partitions": "6",
 		"amqp-addr":                "127.0.0.1:15673",

@@ -49,6 +49,9 @@ type conn struct {
 	killed   chan struct{} // closed by kill
 	killOnce sync.Once
 	stopping atomic.Bool // set by stopReading
+
+	inFlight atomic.Int32 // requests read whose responses are not written
+	requests int          // requests read; the reader's own
 }
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
@@ -135,6 +138,7 @@ func (c *conn) readLoop() {
 		}
 		r.ctx, r.clientHost = c.ctx, c.host
 		r.sl = newSlot(r.corr)
+		c.inFlight.Add(1)
 		select {
 		case c.slots <- r.sl:
 		case <-c.killed:
@@ -144,22 +148,42 @@ func (c *conn) readLoop() {
 	}
 }
 
-// errFrameSize reports a frame size outside [0, MaxRequestBytes].
-var errFrameSize = errors.New("kafka: request size out of bounds")
+// errLogged ends the reader after readFrame has logged why.
+var errLogged = errors.New("kafka: connection closed")
+
+// requestReadTimeout bounds the time from a request's first byte to its
+// last (or the idle timeout, if shorter): a client that sends part of a
+// request and stalls, or trickles it, holds a goroutine and the bytes it
+// sent for no longer. Clients give up on a request after their own
+// request timeout (30 s by default in Kafka's and franz-go's), so one that
+// took longer to send is already abandoned.
+const requestReadTimeout = 30 * time.Second
 
 // readFrame reads one size-prefixed frame. The buffer grows as bytes
 // arrive rather than being allocated at the announced size up front, so a
 // client announcing a large frame and sending nothing holds no memory.
+// Waiting for a request is bounded by the idle timeout, unless a request
+// is being served; reading one, once begun, by requestReadTimeout.
 func (c *conn) readFrame(rd *bufio.Reader) ([]byte, error) {
+	if rd.Buffered() == 0 {
+		if err := c.awaitRequest(rd); err != nil {
+			return nil, err
+		}
+	}
+	if !wholeFrameBuffered(rd) {
+		if err := c.setReadDeadline(min(requestReadTimeout, c.s.cfg.IdleTimeout)); err != nil {
+			return nil, err
+		}
+	}
 	var sz [4]byte
-	if _, err := io.ReadFull(rd, sz[:]); err != nil {
-		return nil, err
+	if n, err := io.ReadFull(rd, sz[:]); err != nil {
+		return nil, c.cutShort(err, n, -1)
 	}
 	size := int32(binary.BigEndian.Uint32(sz[:]))
 	if size < 0 || size > c.s.cfg.MaxRequestBytes {
 		c.log.Warn("request size out of bounds, closing the connection",
 			"size", size, "max", c.s.cfg.MaxRequestBytes)
-		return nil, errFrameSize
+		return nil, errLogged
 	}
 	n := int(size)
 	frame := make([]byte, 0, min(n, 64<<10))
@@ -170,23 +194,93 @@ func (c *conn) readFrame(rd *bufio.Reader) ([]byte, error) {
 		got, err := rd.Read(frame[len(frame):min(n, cap(frame))])
 		frame = frame[:len(frame)+got]
 		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
+			return nil, c.cutShort(err, 4+len(frame), n)
 		}
 	}
+	c.requests++
 	return frame, nil
 }
 
+// wholeFrameBuffered reports whether rd holds the next frame entire, so
+// that reading it needs no deadline.
+func wholeFrameBuffered(rd *bufio.Reader) bool {
+	if rd.Buffered() < 4 {
+		return false // and Peek would wait for more
+	}
+	b, err := rd.Peek(4)
+	if err != nil {
+		return false
+	}
+	size := int32(binary.BigEndian.Uint32(b))
+	return size >= 0 && rd.Buffered() >= 4+int(size)
+}
+
+// awaitRequest waits for the first byte of the next request, for at most
+// the idle timeout while none of the connection's requests is being
+// served.
+func (c *conn) awaitRequest(rd *bufio.Reader) error {
+	idle := c.s.cfg.IdleTimeout
+	for {
+		if err := c.setReadDeadline(idle); err != nil {
+			return err
+		}
+		_, err := rd.Peek(1)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) || c.stopping.Load() {
+			return err
+		}
+		if c.inFlight.Load() > 0 {
+			continue // a long poll or a join: the client is waiting, not idle
+		}
+		if c.requests == 0 {
+			c.log.Info("no request received, closing the idle connection", "idle", idle)
+		} else {
+			c.log.Debug("closing the idle connection", "idle", idle, "requests", c.requests)
+		}
+		return errLogged
+	}
+}
+
+// setReadDeadline sets the read deadline d from now, unless the reader is
+// to stop: stopReading's deadline must not be pushed back.
+func (c *conn) setReadDeadline(d time.Duration) error {
+	c.nc.SetReadDeadline(time.Now().Add(d))
+	if c.stopping.Load() {
+		return net.ErrClosed
+	}
+	return nil
+}
+
+// cutShort logs a request that ended before its last byte, got bytes in
+// (size prefix included) of size (-1: the size itself was cut), and
+// returns the error that ends the reader.
+func (c *conn) cutShort(err error, got, size int) error {
+	if c.stopping.Load() || errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	if got == 0 && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err // the connection ended between requests
+	}
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.log.Warn("request not received in time, closing the connection",
+			"received", got, "size", size, "timeout", min(requestReadTimeout, c.s.cfg.IdleTimeout))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		c.log.Info("client closed the connection in the middle of a request", "received", got, "size", size)
+	default:
+		c.log.Info("connection failed in the middle of a request", "received", got, "size", size, "err", err)
+	}
+	return errLogged
+}
+
 // readFailed logs why reading stopped, unless it is the ordinary end of a
-// connection: the client closing it, or this server stopping.
+// connection, or readFrame has logged it.
 func (c *conn) readFailed(err error) {
 	switch {
-	case errors.Is(err, errFrameSize):
-		// Logged by readFrame with the size.
+	case errors.Is(err, errLogged):
 	case c.stopping.Load(), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-	case errors.Is(err, os.ErrDeadlineExceeded):
 	default:
 		c.log.Debug("read failed, closing the connection", "err", err)
 	}
@@ -205,10 +299,15 @@ func (c *conn) writeLoop() {
 			c.kill()
 		}
 	}()
-	w := bufio.NewWriterSize(c.nc, writeBufSize)
+	w := bufio.NewWriterSize(stallWriter{c.nc, c.s.cfg.WriteTimeout}, writeBufSize)
 	var buf []byte
 	fail := func(err error) {
-		if !c.stopping.Load() {
+		switch {
+		case c.stopping.Load():
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			c.log.Warn("client not reading its responses, closing the connection",
+				"timeout", c.s.cfg.WriteTimeout, "in_flight", c.inFlight.Load())
+		default:
 			c.log.Debug("write failed, closing the connection", "err", err)
 		}
 		c.kill()
@@ -266,6 +365,7 @@ func (c *conn) writeLoop() {
 				buf = nil
 			}
 		}
+		c.inFlight.Add(-1)
 		if sl.closeConn {
 			w.Flush()
 			c.log.Info("acks=0 produce failed, closing the connection so the client refreshes its metadata")
@@ -273,6 +373,31 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// writeChunk is the most a stallWriter writes under one deadline.
+const writeChunk = 256 << 10
+
+// stallWriter writes to the socket in pieces of at most writeChunk bytes,
+// each under a deadline of timeout: a client that reads nothing for that
+// long while responses wait for it is closed, with the responses it
+// holds, while a slow one that keeps reading is not.
+type stallWriter struct {
+	nc      net.Conn
+	timeout time.Duration
+}
+
+func (w stallWriter) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
+		m, err := w.nc.Write(b[n:min(len(b), n+writeChunk)])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // bufPool holds byte buffers shared by all connections: response encoding

@@ -30,6 +30,8 @@ type stackOpts struct {
 	noAutoCreate      bool
 	defaultPartitions int32
 	maxRequestBytes   int32
+	idleTimeout       time.Duration
+	writeTimeout      time.Duration
 	advertised        string
 	minSession        time.Duration // group.min.session.timeout.ms (default 100ms)
 }
@@ -99,7 +101,8 @@ func (s *stack) start(addr string) {
 	if err != nil {
 		t.Fatalf("ClusterID: %v", err)
 	}
-	s.srv = New(Config{ClusterID: id, MaxRequestBytes: s.opts.maxRequestBytes, AdvertisedAddr: s.opts.advertised}, s.b, s.g, logger)
+	s.srv = New(Config{ClusterID: id, MaxRequestBytes: s.opts.maxRequestBytes,
+		IdleTimeout: s.opts.idleTimeout, WriteTimeout: s.opts.writeTimeout, AdvertisedAddr: s.opts.advertised}, s.b, s.g, logger)
 	var ln net.Listener
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -19,6 +19,15 @@ import (
 // request frame accepted when Config.MaxRequestBytes is 0.
 const DefaultMaxRequestBytes = 100 << 20
 
+// DefaultIdleTimeout is Kafka's connections.max.idle.ms: how long a
+// connection may go without sending a complete request, while none of its
+// requests is being served, when Config.IdleTimeout is 0.
+const DefaultIdleTimeout = 10 * time.Minute
+
+// DefaultWriteTimeout is how long a client may read nothing while a
+// response waits for it, when Config.WriteTimeout is 0.
+const DefaultWriteTimeout = 30 * time.Second
+
 // closeGrace bounds how long Close waits for in-flight responses (Produce
 // requests waiting for their fsync, a Fetch long poll giving up) before it
 // cuts the remaining connections.
@@ -40,6 +49,14 @@ type Config struct {
 	AdvertisedAddr string
 	// MaxRequestBytes bounds one request frame; 0 is DefaultMaxRequestBytes.
 	MaxRequestBytes int32
+	// IdleTimeout closes a connection that has sent no complete request
+	// for this long while none of its requests is being served; 0 is
+	// DefaultIdleTimeout. A request whose first bytes have arrived must
+	// be complete within IdleTimeout or requestReadTimeout, the shorter.
+	IdleTimeout time.Duration
+	// WriteTimeout closes a connection whose client reads nothing for
+	// this long while a response waits for it; 0 is DefaultWriteTimeout.
+	WriteTimeout time.Duration
 	// ClusterID is the stable id Metadata and DescribeCluster report.
 	ClusterID string
 }
@@ -79,6 +96,12 @@ func (s *Server) RefuseProduce(on bool) {
 func New(cfg Config, b *broker.Broker, g *group.Coordinator, logger *slog.Logger) *Server {
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -265,6 +265,7 @@ func (s *Server) startKafka(ctx context.Context, md *meta.Store, b *broker.Broke
 	srv := kafka.New(kafka.Config{
 		AdvertisedAddr:  s.cfg.KafkaAdvertisedAddr,
 		MaxRequestBytes: s.cfg.KafkaMaxRequestBytes,
+		IdleTimeout:     s.cfg.KafkaIdleTimeout,
 		ClusterID:       id,
 	}, b, g, s.logger)
 	go func() {
