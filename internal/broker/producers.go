@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math"
 	"time"
-
-	"github.com/loftmq/loft/internal/logstore"
 )
 
 // Idempotent producers, as Kafka's ProducerStateManager keeps them: per
@@ -207,32 +205,33 @@ func (p *Partition) settleLocked(pid int64, e *batchEntry, base, last int64, err
 func (p *Partition) loadProducers() error {
 	start, hw := p.log.StartOffset(), p.log.HighWatermark()
 	from := max(start, hw-producerScanOffsets)
+	if from >= hw {
+		return nil
+	}
 	now := p.t.b.opts.Now().UnixMilli()
-	var buf []byte
-	for off := from; off < hw; {
-		var err error
-		buf, err = p.log.Read(buf[:0], off, 1<<20)
-		if err != nil {
-			p.t.b.logger.Warn("broker: producer state rebuilt up to an unreadable batch",
-				"topic", p.t.name, "partition", p.index, "offset", off, "err", err)
-			return nil
+	// Headers only: the records are not needed, and reading them all
+	// made a restart with gigabytes per partition read gigabytes.
+	off := from
+	var bad error
+	err := p.log.ReadHeaders(from, func(b []byte) bool {
+		h := readHeader(b)
+		end := h.base + int64(h.lastDelta) + 1
+		if end <= off {
+			bad = fmt.Errorf("broker: rebuild producers of %s: batch at %d ends at %d", p.log.Name(), off, end)
+			return false
 		}
-		batches := logstore.SplitBatches(buf)
-		if len(batches) == 0 {
-			return fmt.Errorf("broker: rebuild producers of %s: nothing at offset %d below the high watermark %d", p.log.Name(), off, hw)
-		}
-		for _, b := range batches {
-			h := readHeader(b)
-			end := h.base + int64(h.lastDelta) + 1
-			if end <= off {
-				return fmt.Errorf("broker: rebuild producers of %s: batch at %d ends at %d", p.log.Name(), off, end)
-			}
-			off = end
-			if h.pid < 0 || h.attrs&attrControl != 0 {
-				continue
-			}
+		off = end
+		if h.pid >= 0 && h.attrs&attrControl == 0 {
 			p.replayBatch(h, now)
 		}
+		return true
+	})
+	if bad != nil {
+		return bad
+	}
+	if err != nil {
+		p.t.b.logger.Warn("broker: producer state rebuilt up to an unreadable batch",
+			"topic", p.t.name, "partition", p.index, "offset", off, "err", err)
 	}
 	return nil
 }
