@@ -158,7 +158,7 @@ func TestMemoryFloodNeverAcked(t *testing.T) {
 	// The flood: each publisher sends to every queue in turn; a message's
 	// body starts with its queue and its number.
 	var blockedSeen atomic.Int64
-	confirmed := make([][]bool, queues) // [queue][publisher*perPublisher+seq/queues...]: see mark
+	confirmed := make([][]bool, queues) // [queue][number in that queue]: confirmed, not yet drained
 	for q := range confirmed {
 		confirmed[q] = make([]bool, publishers*perPublisher/queues+publishers)
 	}
