@@ -70,8 +70,9 @@ func procStatsOf(pid int) (procStats, error) {
 // 10 connections, 10 per queue, prefetch 10) take deliveries and never
 // ack them. The broker's peak resident memory (VmHWM) stays under its
 // --memory-high-watermark: the backlog stays on disk, and publishers are
-// held back by connection.blocked and TCP back-pressure rather than
-// memory filling. Then nothing is missing: once the never-acking
+// held back by TCP back-pressure (the broker's bound on bytes published
+// and not yet stored) and, should memory pass the watermark,
+// connection.blocked, rather than memory filling. Then nothing is missing: once the never-acking
 // consumers are gone, consumers that ack receive every confirmed message,
 // and nothing that was never published. The light form (CI) sends
 // 320 MiB, LOFT_FAULT_HEAVY=1 2 GiB, against a 256 MiB watermark.
