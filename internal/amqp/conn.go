@@ -92,6 +92,7 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 		rd:         bufio.NewReaderSize(nc, readBufSize),
 		id:         id,
 		wakeW:      make(chan struct{}, 1),
+		space:      make(chan struct{}, 1),
 		stopW:      make(chan struct{}),
 		writerDone: make(chan struct{}),
 		log:        s.logger.With("conn", id, "client", nc.RemoteAddr().String()),

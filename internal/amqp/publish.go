@@ -23,9 +23,14 @@ const MaxMessageSize = 128 << 20
 const maxUnstored = 16 << 20
 
 // waitStored blocks the reader while the connection has too much
-// published and not yet stored.
+// published and not yet stored, or all connections together have and
+// this one has some of it: a connection with nothing unstored may always
+// go on, so none waits on the others for good, while a thousand
+// publishing connections hold no more than the server's bound (plus a
+// message each).
 func (c *conn) waitStored() error {
-	for c.unstored.Load() >= maxUnstored {
+	for c.unstored.Load() >= maxUnstored ||
+		(c.unstored.Load() > 0 && c.s.unstored.Load() >= c.s.cfg.MaxUnstored) {
 		select {
 		case <-c.space:
 		case <-c.done:
@@ -158,7 +163,9 @@ func (ch *channel) route(p *incoming, done func(error)) error {
 	c.omu.Unlock()
 	size := int64(len(p.body) + len(p.props))
 	c.unstored.Add(size)
+	c.s.unstored.Add(size)
 	stored := func(err error) {
+		c.s.unstored.Add(-size)
 		if c.unstored.Add(-size) < maxUnstored {
 			select {
 			case c.space <- struct{}{}:

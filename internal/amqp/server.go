@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/loftmq/loft/internal/auth"
@@ -18,6 +19,7 @@ const (
 	DefaultHeartbeat        = 60 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultFrameTimeout     = 30 * time.Second
+	DefaultMaxUnstored      = 256 << 20
 )
 
 // closeGrace bounds how long Close waits for clients to answer the
@@ -45,6 +47,11 @@ type Config struct {
 	// consumer is cancelled and its deliveries requeued; 0: no limit. A
 	// queue's x-consumer-timeout argument takes precedence.
 	ConsumerTimeout time.Duration
+	// MaxUnstored bounds the message bytes all connections together may
+	// have published and not yet stored; 0 is DefaultMaxUnstored. Past
+	// it, a connection with anything of its own unstored stops reading
+	// until that is stored (each connection is bounded on its own, too).
+	MaxUnstored int64
 }
 
 func (c Config) withDefaults() Config {
@@ -63,6 +70,9 @@ func (c Config) withDefaults() Config {
 	if c.FrameTimeout <= 0 {
 		c.FrameTimeout = DefaultFrameTimeout
 	}
+	if c.MaxUnstored <= 0 {
+		c.MaxUnstored = DefaultMaxUnstored
+	}
 	return c
 }
 
@@ -75,6 +85,9 @@ type Server struct {
 	block   blockState
 	replies replyRegistry
 	stats   counters // see stats.go
+	// unstored is the bytes every connection has published and not yet
+	// stored; see conn.waitStored.
+	unstored atomic.Int64
 
 	conns listener.Server
 }

@@ -208,11 +208,31 @@ func (p *Partition) settleLocked(pid int64, e *batchEntry, base, last int64, err
 func (p *Partition) loadProducers() error {
 	start, hw := p.log.StartOffset(), p.log.HighWatermark()
 	from := max(start, hw-producerScanOffsets)
+	if from >= hw {
+		return nil
+	}
 	now := p.t.b.opts.Now().UnixMilli()
-	var buf []byte
-	for off := from; off < hw; {
-		var err error
-		buf, err = p.log.Read(buf[:0], off, 1<<20)
+	// Headers only: the records are not needed, and reading them all
+	// made a restart with gigabytes per partition read gigabytes.
+	off := from
+	var bad error
+	for {
+		err := p.log.ReadHeaders(off, func(b []byte) bool {
+			h := readHeader(b)
+			end := h.base + int64(h.lastDelta) + 1
+			if end <= off {
+				bad = fmt.Errorf("broker: rebuild producers of %s: batch at %d ends at %d", p.log.Name(), off, end)
+				return false
+			}
+			off = end
+			if h.pid >= 0 && h.attrs&attrControl == 0 {
+				p.replayBatch(h, now)
+			}
+			return true
+		})
+		if bad != nil {
+			return bad
+		}
 		if ce := (*logstore.CorruptError)(nil); errors.As(err, &ce) && ce.To > off {
 			off = ce.To // damaged on disk (the log reported it): the batches after it count
 			continue
@@ -220,26 +240,9 @@ func (p *Partition) loadProducers() error {
 		if err != nil {
 			p.t.b.logger.Warn("broker: producer state rebuilt up to an unreadable batch",
 				"topic", p.t.name, "partition", p.index, "offset", off, "err", err)
-			return nil
 		}
-		batches := logstore.SplitBatches(buf)
-		if len(batches) == 0 {
-			return fmt.Errorf("broker: rebuild producers of %s: nothing at offset %d below the high watermark %d", p.log.Name(), off, hw)
-		}
-		for _, b := range batches {
-			h := readHeader(b)
-			end := h.base + int64(h.lastDelta) + 1
-			if end <= off {
-				return fmt.Errorf("broker: rebuild producers of %s: batch at %d ends at %d", p.log.Name(), off, end)
-			}
-			off = end
-			if h.pid < 0 || h.attrs&attrControl != 0 {
-				continue
-			}
-			p.replayBatch(h, now)
-		}
+		return nil
 	}
-	return nil
 }
 
 // replayBatch applies a stored batch to the producers' state, unchecked,

@@ -32,7 +32,15 @@ type queued struct {
 	done func(base int64, err error)
 }
 
+// maxKeptPassBytes bounds the buffer a pass keeps for reuse. A burst can
+// grow a pass to megabytes; kept, that would stay with every log that ever
+// saw one, and ten thousand logs would hold gigabytes while idle.
+const maxKeptPassBytes = 64 << 10
+
 func (p *pass) reset() {
+	if cap(p.buf) > maxKeptPassBytes {
+		p.buf = nil
+	}
 	p.buf, p.parts = p.buf[:0], p.parts[:0]
 	clear(p.batches) // drop the callbacks for the collector
 	p.batches = p.batches[:0]
@@ -138,6 +146,9 @@ func (l *Log) flush() {
 		l.mu.Lock()
 		p := l.pend
 		if len(p.batches) == 0 {
+			// Idle: the spare goes, so a log at rest holds one small
+			// empty pass.
+			l.spare = nil
 			l.flushing = false
 			l.idle.Broadcast()
 			l.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/loftmq/loft/internal/fs"
@@ -198,11 +199,11 @@ func checkAt(f fs.File, pos, size int64) error {
 	return err
 }
 
+// grow extends b by n bytes. It grows the capacity as append does, by a
+// factor, not by n: a caller reading many small pieces into one buffer (a
+// Kafka fetch of 10,000 partitions) would otherwise copy the whole buffer
+// at every piece, and keep every earlier copy alive while it holds slices
+// of them.
 func grow(b []byte, n int) []byte {
-	if cap(b)-len(b) < n {
-		nb := make([]byte, len(b), len(b)+n)
-		copy(nb, b)
-		b = nb
-	}
-	return b[:len(b)+n]
+	return slices.Grow(b, n)[:len(b)+n]
 }

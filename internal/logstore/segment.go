@@ -7,6 +7,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/loftmq/loft/internal/fs"
@@ -81,6 +82,14 @@ type scanResult struct {
 	err   error // what was wrong at valid, nil if the scan reached size
 }
 
+// scanChunk is what scan reads at a time. Its buffers are pooled: a start
+// after a crash scans the active segment of every log, and a fresh
+// megabyte for each of a thousand logs kept the garbage collector busier
+// than the reading.
+const scanChunk = 1 << 20
+
+var scanBufs = sync.Pool{New: func() any { b := make([]byte, 0, scanChunk); return &b }}
+
 // scan reads the batches of f from position 0 to size, in order, checking
 // lengths, offsets and (if verify) CRCs, and calls fn for each good one,
 // with its bytes when verify is set (valid only during the call). It stops
@@ -89,8 +98,15 @@ type scanResult struct {
 // where the one before ended (the first at base): a log never compacted
 // has no gaps, and the base offset is not covered by the CRC.
 func scan(f io.ReaderAt, size, base int64, verify, strict bool, fn func(h header, pos int64, b []byte) bool) scanResult {
-	const chunk = 1 << 20
-	buf := make([]byte, 0, chunk)
+	const chunk = scanChunk
+	bp := scanBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) == chunk { // not one grown for a large batch
+			*bp = buf[:0]
+			scanBufs.Put(bp)
+		}
+	}()
 	var bufPos int64 // file position of buf[0]
 	next := base
 	pos := int64(0)
@@ -145,10 +161,12 @@ func window(f io.ReaderAt, buf *[]byte, bufPos *int64, pos, n int64, chunk, size
 	}
 	*buf = (*buf)[:want]
 	*bufPos = pos
-	if _, err := f.ReadAt(*buf, pos); err != nil && !errors.Is(err, io.EOF) {
+	got, err := f.ReadAt(*buf, pos)
+	if err != nil && !errors.Is(err, io.EOF) {
 		*buf = (*buf)[:0]
 		return nil, err
 	}
+	clear((*buf)[got:]) // a file shorter than size reads as zeros, not as stale bytes
 	return (*buf)[:n], nil
 }
 

@@ -205,6 +205,11 @@ func (l *Levels) Counts() (ready, unacked, consumers int) {
 	return ready, unacked, consumers
 }
 
+// ReleaseCache releases every level's cache.
+func (l *Levels) ReleaseCache() {
+	l.each(func(q *Queue) bool { q.ReleaseCache(); return true })
+}
+
 // Purge purges every level.
 func (l *Levels) Purge() int {
 	n := 0

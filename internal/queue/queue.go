@@ -736,6 +736,26 @@ func (q *Queue) firstAckedFrom(o int64) (span, bool) {
 	return span{}, false
 }
 
+// ReleaseCache gives back the memory of every cached message that can be
+// read again from the log (all but those not yet durable) and of the
+// read-ahead; consumers then read from disk. It is for when memory is
+// short: the cache is otherwise trimmed only as messages arrive, so a
+// queue that stops receiving keeps what it cached.
+func (q *Queue) ReleaseCache() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	hw := q.log.HighWatermark()
+	i := 0
+	for ; i < len(q.cache) && q.cacheBase+int64(i) < hw; i++ {
+		q.cacheBytes -= q.cache[i].size()
+		q.budget.add(-q.cache[i].size())
+	}
+	// New arrays, so the old ones' memory can go.
+	q.cache = append([]*Message(nil), q.cache[i:]...)
+	q.cacheBase += int64(i)
+	q.ra, q.raBase = nil, q.end
+}
+
 func (q *Queue) dropCache() {
 	q.budget.add(-q.cacheBytes)
 	clear(q.cache)

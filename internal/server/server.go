@@ -140,6 +140,9 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	steps = append(steps, step{"release lock", func(context.Context) error { return lock.Close() }})
+	if undo, ok := limitMemory(s.cfg.MemoryHighWatermark); ok {
+		steps = append(steps, undo)
+	}
 
 	serveErr := make(chan error, 1)
 	if s.cfg.HTTPAddr != "" {
@@ -221,7 +224,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.logger.Debug("listener disabled", "proto", "amqp")
 	}
 	if a != nil || k != nil {
-		mon := s.startAlarms(a, k)
+		mon := s.startAlarms(a, k, hosts)
 		s.alarms.Store(mon)
 		steps = append(steps, step{"stop resource alarms", func(context.Context) error { mon.Close(); return nil }})
 	}
@@ -287,7 +290,8 @@ func (s *Server) startAMQP(users *auth.Store, hosts *vhost.Hosts, serveErr chan<
 		return nil, fmt.Errorf("server: amqp listener: %w", err)
 	}
 	s.amqpAddr = ln.Addr()
-	srv := amqp.New(amqp.Config{ConsumerTimeout: s.cfg.ConsumerTimeout}, users, hosts, s.logger)
+	srv := amqp.New(amqp.Config{ConsumerTimeout: s.cfg.ConsumerTimeout,
+		MaxUnstored: unstoredBudget(s.cfg.MemoryHighWatermark)}, users, hosts, s.logger)
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, amqp.ErrClosed) {
 			select { // the first failure is enough to shut down
@@ -318,7 +322,8 @@ func (s *Server) openHosts(store *logstore.Store, md *meta.Store, b *broker.Brok
 		err := transient.Close()
 		return errors.Join(err, s.fsys.RemoveAll(dir))
 	}})
-	hosts, err := vhost.Open(vhost.Options{Store: store, Transient: transient, Meta: md, Broker: b, Logger: s.logger})
+	hosts, err := vhost.Open(vhost.Options{Store: store, Transient: transient, Meta: md, Broker: b,
+		CacheBudget: cacheBudget(s.cfg.MemoryHighWatermark), Logger: s.logger})
 	if err != nil {
 		return nil, fmt.Errorf("server: open queues: %w", err)
 	}
@@ -342,15 +347,20 @@ func (s *Server) activeAlarms() []string {
 // startAlarms watches free disk space and memory, blocking AMQP
 // publishers while either is past its limit and refusing Kafka produce
 // requests (KAFKA_STORAGE_ERROR) while free disk is short; either
-// listener may be nil.
-func (s *Server) startAlarms(a *amqp.Server, k *kafka.Server) *alarm.Monitor {
+// listener may be nil. When the memory alarm is raised, the queues give
+// back their caches (see releaseMemory).
+func (s *Server) startAlarms(a *amqp.Server, k *kafka.Server, hosts *vhost.Hosts) *alarm.Monitor {
 	mon := alarm.Start(alarm.Config{
 		Dir:                 s.cfg.DataDir,
 		DiskFreeLimit:       s.cfg.DiskFreeLimit,
 		MemoryHighWatermark: s.cfg.MemoryHighWatermark,
 		Logger:              s.logger,
 	})
+	release := releaseMemory(hosts, s.logger)
 	apply := func(active []alarm.Resource) {
+		if slices.Contains(active, alarm.Memory) {
+			release()
+		}
 		if k != nil {
 			k.RefuseProduce(slices.Contains(active, alarm.Disk))
 		}

@@ -58,3 +58,31 @@ func (h *Hosts) QueueStats() []QueueStats {
 	})
 	return out
 }
+
+// releaser is what a queue.Sub with a cache of messages has: a Queue or
+// Levels.
+type releaser interface{ ReleaseCache() }
+
+// ReleaseCaches makes every queue give back the memory of the messages it
+// caches that the log can serve again, for when memory is short.
+func (h *Hosts) ReleaseCaches() {
+	h.mu.Lock()
+	vs := make([]*Vhost, 0, len(h.vhosts))
+	for _, v := range h.vhosts {
+		vs = append(vs, v)
+	}
+	h.mu.Unlock()
+	var subs []releaser
+	for _, v := range vs {
+		v.mu.RLock()
+		for _, q := range v.queues {
+			if r, ok := q.q.(releaser); ok {
+				subs = append(subs, r)
+			}
+		}
+		v.mu.RUnlock()
+	}
+	for _, r := range subs {
+		r.ReleaseCache()
+	}
+}
