@@ -115,6 +115,19 @@ func TestPriorityQueueRequeueAndDeadLetter(t *testing.T) {
 	must(t, get("work", "p3", true).Reject(false))
 	must(t, get("work", "p1 a", false).Reject(false))
 	get("work", "p1 b", false)
+	// Dead-lettering is asynchronous (the copy is stored, then the
+	// original settled): wait for both copies before reading the order.
+	for i := 0; ; i++ {
+		q, err := ch.QueueDeclarePassive("dead", false, false, false, false, nil)
+		must(t, err)
+		if q.Messages == 3 {
+			break
+		}
+		if i == 500 {
+			t.Fatalf("dead holds %d messages, want 3", q.Messages)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	get("dead", "p3", false)
 	get("dead", "direct p2", false)
 	get("dead", "p1 a", false)
