@@ -119,3 +119,21 @@ func TestNoSyncLogsAreSyncedOnATimer(t *testing.T) {
 	l, _ = s.Log("acks")
 	checkLog(t, l, [][]byte{b})
 }
+
+// TestNoSyncTimerBesideSetConfig: the NoSync syncer reads each log's
+// config while configs change (a race the detector would report).
+func TestNoSyncTimerBesideSetConfig(t *testing.T) {
+	opts := testOptions(newClock())
+	opts.NoSyncInterval = time.Millisecond
+	s := openStore(t, fs.NewMem(), opts)
+	defer s.Close()
+	l, _ := s.Create("t", DefaultConfig())
+	for i := range 50 {
+		c := DefaultConfig()
+		c.RetentionAge = time.Duration(1000+i) * time.Second
+		if err := l.SetConfig(c); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -285,7 +285,7 @@ func (s *Store) startBackground() {
 		s.every(s.opts.Fsync.Interval, sync)
 	case s.opts.Fsync.Mode == FsyncAlways && s.opts.NoSyncInterval > 0:
 		s.every(s.opts.NoSyncInterval, func(l *Log) {
-			if l.cfg.NoSync {
+			if l.Config().NoSync {
 				sync(l)
 			}
 		})
