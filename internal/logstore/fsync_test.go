@@ -66,20 +66,7 @@ func TestFsyncIntervalSyncsInTheBackground(t *testing.T) {
 	l, _ := s.Create("t", DefaultConfig())
 	b := batch(0, 3, 0)
 	mustAppend(t, l, b)
-	// Wait, bounded, for the background syncer to clear the unsynced mark.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		l.mu.Lock()
-		pending := l.unsynced != nil
-		l.mu.Unlock()
-		if !pending {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the interval syncer never synced")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitSynced(t, l)
 	mem.Crash()
 	s = openStore(t, mem, testOptions(newClock()))
 	defer s.Close()
@@ -100,19 +87,7 @@ func TestNoSyncLogsAreSyncedOnATimer(t *testing.T) {
 	l, _ := s.Create("acks", cfg)
 	b := batch(0, 3, 0)
 	mustAppend(t, l, b)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		l.mu.Lock()
-		pending := l.unsynced != nil
-		l.mu.Unlock()
-		if !pending {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the NoSync log was never synced")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitSynced(t, l)
 	mem.Crash()
 	s = openStore(t, mem, testOptions(newClock()))
 	defer s.Close()
@@ -135,5 +110,22 @@ func TestNoSyncTimerBesideSetConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitSynced waits, bounded, for a background syncer to clear l's
+// unsynced mark.
+func waitSynced(t *testing.T, l *Log) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		l.mu.Lock()
+		pending := l.unsynced != nil
+		l.mu.Unlock()
+		if !pending {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the background syncer never synced")
+		}
 	}
 }
