@@ -256,7 +256,10 @@ func parseReturnsRecord(b []byte) ([]offsetReturns, error) {
 	for range count {
 		d, ok1 := next()
 		n, ok2 := next()
-		if !ok1 || !ok2 || d > 1<<62 || n > 1<<31-1 {
+		// Every offset, not only the floor, stays within 2^62, so that
+		// what is accepted encodes back (the encoder's floor is the
+		// lowest offset).
+		if !ok1 || !ok2 || d > 1<<62-floor || n > 1<<31-1 {
 			return nil, errAckRecord
 		}
 		out = append(out, offsetReturns{int64(floor + d), int32(n)})
