@@ -42,6 +42,7 @@ type Log struct {
 	tailSize int64      // active segment size once pending bytes are written
 	pend     *pass      // appends waiting for the flusher
 	spare    *pass      // an emptied pass, reused to spare allocations
+	idleAt   time.Time  // when the flusher last went idle; zero while it runs
 	flushing bool
 	paused   bool       // appends wait: truncation or close is under way
 	unsynced *segment   // holds writes not yet synced (FsyncInterval, FsyncNever)

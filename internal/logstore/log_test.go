@@ -191,3 +191,47 @@ func TestRollByAge(t *testing.T) {
 		t.Fatalf("%d segments after the age limit, want 2", n)
 	}
 }
+
+// TestIdleLogGivesBackPassBuffers: a burst grows a log's pass buffers;
+// while the log is busy it keeps them, and once it has been idle for a
+// while trimIdle lets them go.
+func TestIdleLogGivesBackPassBuffers(t *testing.T) {
+	c := newClock()
+	s := openStore(t, fs.NewMem(), testOptions(c))
+	defer s.Close()
+	l, _ := s.Create("t", DefaultConfig())
+	mustAppend(t, l, batch(0, 8000, 0)) // one pass of a few hundred KiB
+	held := func() int {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		n := cap(l.pend.buf)
+		if l.spare != nil {
+			n += cap(l.spare.buf)
+		}
+		return n
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		l.mu.Lock()
+		flushing := l.flushing
+		l.mu.Unlock()
+		if !flushing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the flusher never went idle")
+		}
+	}
+	before := held()
+	if before <= maxIdlePassBytes {
+		t.Fatalf("the burst left %d bytes of pass buffers; the test needs more than %d", before, maxIdlePassBytes)
+	}
+	l.trimIdle(time.Now(), time.Second)
+	if held() != before {
+		t.Fatal("buffers dropped before the log was idle long enough")
+	}
+	l.trimIdle(time.Now().Add(2*time.Second), time.Second)
+	if after := held(); after > maxIdlePassBytes {
+		t.Fatalf("%d bytes of pass buffers kept after idling, want at most %d", after, maxIdlePassBytes)
+	}
+	mustAppend(t, l, batch(65, 3, 0)) // and the log goes on
+}

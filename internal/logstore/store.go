@@ -290,6 +290,8 @@ func (s *Store) startBackground() {
 			}
 		})
 	}
+	// Logs idle for a second give back their pass buffers.
+	s.every(time.Second, func(l *Log) { l.trimIdle(time.Now(), time.Second) })
 	if s.opts.CleanInterval > 0 {
 		s.every(s.opts.CleanInterval, func(l *Log) {
 			if _, err := l.Clean(s.opts.Now()); err != nil {
