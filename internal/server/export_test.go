@@ -14,14 +14,17 @@ import (
 )
 
 // startOn is start for a server whose file I/O goes through fsys instead
-// of the host's: the one test hook into Server, its unexported fsys.
+// of the host's (nil: the host's): the one test hook into Server, its
+// unexported fsys.
 func startOn(t *testing.T, cfg config.Config, fsys fs.FS) *running {
 	t.Helper()
 	srv, err := New(cfg, nil)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	srv.fsys = fsys
+	if fsys != nil {
+		srv.fsys = fsys
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{Server: srv, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- srv.Run(ctx) }()

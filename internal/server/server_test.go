@@ -37,29 +37,7 @@ type running struct {
 // start runs a server and waits, bounded, until it is ready.
 func start(t *testing.T, cfg config.Config) *running {
 	t.Helper()
-	srv, err := New(cfg, nil)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Server: srv, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-r.done:
-		case <-time.After(ShutdownTimeout + 5*time.Second):
-			t.Error("server did not stop")
-		}
-	})
-	select {
-	case <-srv.Ready():
-	case err := <-r.done:
-		t.Fatalf("Run returned before ready: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("server not ready after 10s")
-	}
-	return r
+	return startOn(t, cfg, nil)
 }
 
 // stop cancels the server and returns Run's result, bounded.
