@@ -102,32 +102,14 @@ func TestQueueResumesAfterFailedAppends(t *testing.T) {
 // its offset. The ack must not reach the ack log, or after a restart it
 // would hide the next message, whose publisher was told it was stored.
 func TestAckOfUndurableMessageIsNotWritten(t *testing.T) {
-	syncing, release := make(chan struct{}), make(chan struct{})
-	var sw faultfs.Switch
-	q, reopen := faultyQueue(t, &sw)
-	sw.Set(onMessageLog(faultfs.InjectorFunc(func(op faultfs.Op, _ string) error {
-		if op != faultfs.OpSync {
-			return nil
-		}
-		close(syncing)
-		<-release // the message sits written, not durable, until then
-		return syscall.ENOSPC
-	})))
-	failed := make(chan error, 1)
-	m := &Message{Exchange: "x", RoutingKey: "k", Properties: []byte{0, 0}, Body: []byte("lost"), Persistent: true}
-	q.Enqueue(Encode(nil, m), m, func(err error) { failed <- err })
-	<-syncing
+	q, reopen, fail := failingAppend(t)
 	got, _ := get(t, q) // delivered from the cache before it is durable
 	if got == nil || string(got.Body) != "lost" {
 		t.Fatalf("got %v, want the message being written", got)
 	}
 	q.Ack(got.Offset)
 	q.flushAcks()
-	sw.Clear()
-	close(release)
-	if err := <-failed; !errors.Is(err, ErrStorage) {
-		t.Fatalf("enqueue: %v, want ErrStorage", err)
-	}
+	fail()
 	if err := enqueueErr(q, "kept"); err != nil {
 		t.Fatal(err)
 	}
@@ -142,27 +124,9 @@ func TestAckOfUndurableMessageIsNotWritten(t *testing.T) {
 // consumer. The first consumer's late ack settles the forgotten message,
 // not the new one, which stays unacked, and so survives a restart.
 func TestAckOfForgottenDelivery(t *testing.T) {
-	syncing, release := make(chan struct{}), make(chan struct{})
-	var sw faultfs.Switch
-	q, reopen := faultyQueue(t, &sw)
-	sw.Set(onMessageLog(faultfs.InjectorFunc(func(op faultfs.Op, _ string) error {
-		if op != faultfs.OpSync {
-			return nil
-		}
-		close(syncing)
-		<-release
-		return syscall.ENOSPC
-	})))
-	failed := make(chan error, 1)
-	m := &Message{Exchange: "x", RoutingKey: "k", Properties: []byte{0, 0}, Body: []byte("lost"), Persistent: true}
-	q.Enqueue(Encode(nil, m), m, func(err error) { failed <- err })
-	<-syncing
+	q, reopen, fail := failingAppend(t)
 	lost, _ := get(t, q)
-	sw.Clear()
-	close(release)
-	if err := <-failed; !errors.Is(err, ErrStorage) {
-		t.Fatalf("enqueue: %v, want ErrStorage", err)
-	}
+	fail()
 	if err := enqueueErr(q, "kept"); err != nil {
 		t.Fatal(err)
 	}
@@ -177,5 +141,36 @@ func TestAckOfForgottenDelivery(t *testing.T) {
 	q = reopen()
 	if got := fmt.Sprint(bodies(t, q, 1)); got != "[kept]" {
 		t.Fatalf("after a restart: %s, want [kept]", got)
+	}
+}
+
+// failingAppend enqueues the message "lost" on a queue whose message log
+// holds its fsync: the message is written, and delivered from the cache,
+// but not durable. fail then lets the fsync fail with ENOSPC, clears the
+// fault for what follows, and checks the publisher was told ErrStorage.
+func failingAppend(t *testing.T) (q *Queue, reopen func() *Queue, fail func()) {
+	t.Helper()
+	syncing, release := make(chan struct{}), make(chan struct{})
+	var sw faultfs.Switch
+	q, reopen = faultyQueue(t, &sw)
+	sw.Set(onMessageLog(faultfs.InjectorFunc(func(op faultfs.Op, _ string) error {
+		if op != faultfs.OpSync {
+			return nil
+		}
+		close(syncing)
+		<-release // the message sits written, not durable, until then
+		return syscall.ENOSPC
+	})))
+	failed := make(chan error, 1)
+	m := &Message{Exchange: "x", RoutingKey: "k", Properties: []byte{0, 0}, Body: []byte("lost"), Persistent: true}
+	q.Enqueue(Encode(nil, m), m, func(err error) { failed <- err })
+	<-syncing
+	return q, reopen, func() {
+		t.Helper()
+		sw.Clear()
+		close(release)
+		if err := <-failed; !errors.Is(err, ErrStorage) {
+			t.Fatalf("enqueue: %v, want ErrStorage", err)
+		}
 	}
 }

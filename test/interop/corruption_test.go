@@ -124,15 +124,7 @@ func corruptFill(t *testing.T, p *loftproc.Process) {
 		}
 	}
 
-	conn, err := dialAMQP(p.AMQP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := amqpChannel(t, p.AMQP)
 	if err := ch.Confirm(false); err != nil {
 		t.Fatal(err)
 	}
@@ -258,15 +250,7 @@ func corruptConsumeKafka(ctx context.Context, t *testing.T, p *loftproc.Process)
 // their bodies; it fails if they do not come within the context.
 func drainQueue(ctx context.Context, t *testing.T, p *loftproc.Process, q string, n int) []string {
 	t.Helper()
-	conn, err := dialAMQP(p.AMQP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := amqpChannel(t, p.AMQP)
 	deliveries, err := ch.ConsumeWithContext(ctx, q, "", false, false, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
