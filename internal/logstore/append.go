@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
+	"sync/atomic"
 	"time"
 
 	"github.com/loftmq/loft/internal/fs"
@@ -16,6 +17,7 @@ type pass struct {
 	buf     []byte
 	parts   []part
 	batches []queued
+	held    int64 // bytes of buf counted against the store's passBudget
 }
 
 // part is a run of pass.buf written to one segment at one position.
@@ -34,25 +36,76 @@ type queued struct {
 }
 
 // maxIdlePassBytes bounds the buffer a log idle for a while keeps for its
-// next pass (see trimIdle).
+// next pass (see trimIdle); buffers up to this size are kept without
+// counting against the store's passBudget.
 const maxIdlePassBytes = 64 << 10
 
-// trimIdle drops the pass buffers of a log whose flusher has been idle
-// for at least after: a burst can grow a pass to megabytes, and ten
-// thousand logs that each saw one would hold gigabytes at rest. A busy
-// log keeps its buffers: dropping them after every pass (or every time
-// the flusher ran dry, which a log under steady load does between passes)
-// made each pass grow one from nothing, copying its bytes several times
-// over, and cost 1 KiB messages 15% of their throughput.
+// passBudget is the room all logs of a store share for pass buffers larger
+// than maxIdlePassBytes kept from one pass to the next. A busy log keeps
+// its buffers: dropping them after every pass made each pass grow one from
+// nothing, copying its bytes several times over, and cost 1 KiB messages
+// 15% of their throughput. But a flood into a hundred queues grows every
+// queue's buffers to megabytes at once, and kept without a bound they
+// added 60–75 MiB to a broker held under a 256 MiB watermark. Past the
+// budget a log drops its large buffers, as an idle one does.
+type passBudget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+func (b *passBudget) take(n int64) bool {
+	if b.used.Add(n) > b.limit {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+// recycle empties p for the next pass, keeping its buffer if it is small
+// or the store's budget has room for it. The caller holds mu.
+func (l *Log) recycle(p *pass) {
+	p.reset()
+	l.drop(p, false)
+	if c := int64(cap(p.buf)); c > maxIdlePassBytes {
+		if l.passes.take(c) {
+			p.held = c
+		} else {
+			p.buf = nil
+		}
+	}
+}
+
+// drop gives p's counted bytes back to the budget, and with buf its buffer
+// too. The caller holds mu.
+func (l *Log) drop(p *pass, buf bool) {
+	l.passes.used.Add(-p.held)
+	p.held = 0
+	if buf {
+		p.buf = nil
+	}
+}
+
+// trimIdle drops the large pass buffers of a log whose flusher has been
+// idle for at least after: ten thousand logs that each once saw a burst
+// would otherwise hold them at rest.
 func (l *Log) trimIdle(now time.Time, after time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.flushing || l.idleAt.IsZero() || now.Sub(l.idleAt) < after {
 		return
 	}
-	l.spare = nil
+	l.releasePasses()
+}
+
+// releasePasses lets go of the spare pass and of the pending pass's buffer
+// when that is empty and large. The caller holds mu.
+func (l *Log) releasePasses() {
+	if l.spare != nil {
+		l.drop(l.spare, true)
+		l.spare = nil
+	}
 	if p := l.pend; p != nil && len(p.batches) == 0 && cap(p.buf) > maxIdlePassBytes {
-		p.buf = nil
+		l.drop(p, true)
 	}
 }
 
@@ -191,7 +244,7 @@ func (l *Log) flush() {
 			q.done(-1, err)
 		}
 		l.mu.Lock()
-		p.reset()
+		l.recycle(p)
 		l.spare = p
 		l.mu.Unlock()
 	}

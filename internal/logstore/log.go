@@ -35,14 +35,15 @@ type Log struct {
 	mu       sync.Mutex
 	idle     sync.Cond // signalled when the flusher stops
 	cfg      Config
-	segs     []*segment // by base offset; the last is active
-	start    int64      // log start offset
-	hw       int64      // high watermark: offsets below it are visible
-	next     int64      // offset the next append gets
-	tailSize int64      // active segment size once pending bytes are written
-	pend     *pass      // appends waiting for the flusher
-	spare    *pass      // an emptied pass, reused to spare allocations
-	idleAt   time.Time  // when the flusher last went idle; zero while it runs
+	segs     []*segment  // by base offset; the last is active
+	start    int64       // log start offset
+	hw       int64       // high watermark: offsets below it are visible
+	next     int64       // offset the next append gets
+	tailSize int64       // active segment size once pending bytes are written
+	pend     *pass       // appends waiting for the flusher
+	spare    *pass       // an emptied pass, reused to spare allocations
+	passes   *passBudget // the store's room for kept pass buffers
+	idleAt   time.Time   // when the flusher last went idle; zero while it runs
 	flushing bool
 	paused   bool       // appends wait: truncation or close is under way
 	unsynced *segment   // holds writes not yet synced (FsyncInterval, FsyncNever)
@@ -128,7 +129,7 @@ func openLog(fsys fs.FS, files *handles, dir, name string, cfg Config, create bo
 	l := &Log{
 		name: name, dir: dir, fsys: fsys, files: files,
 		policy: opts.Fsync, logger: opts.Logger.With("log", name), now: opts.Now,
-		onSync: opts.OnSync, onCorrupt: opts.OnCorrupt, cfg: cfg, pend: &pass{},
+		onSync: opts.OnSync, onCorrupt: opts.OnCorrupt, cfg: cfg, pend: &pass{}, passes: opts.passes,
 	}
 	l.idle.L = &l.mu
 	if err := fsys.MkdirAll(dir); err != nil {

@@ -3,6 +3,7 @@ package logstore
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -192,6 +193,33 @@ func TestRollByAge(t *testing.T) {
 	}
 }
 
+// passBytes is what l holds in pass buffers between passes.
+func passBytes(l *Log) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := cap(l.pend.buf)
+	if l.spare != nil {
+		n += cap(l.spare.buf)
+	}
+	return n
+}
+
+// waitFlushed waits for l's flusher to go idle.
+func waitFlushed(t *testing.T, l *Log) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		l.mu.Lock()
+		flushing := l.flushing
+		l.mu.Unlock()
+		if !flushing {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the flusher never went idle")
+		}
+	}
+}
+
 // TestIdleLogGivesBackPassBuffers: a burst grows a log's pass buffers;
 // while the log is busy it keeps them, and once it has been idle for a
 // while trimIdle lets them go.
@@ -201,37 +229,64 @@ func TestIdleLogGivesBackPassBuffers(t *testing.T) {
 	defer s.Close()
 	l, _ := s.Create("t", DefaultConfig())
 	mustAppend(t, l, batch(0, 8000, 0)) // one pass of a few hundred KiB
-	held := func() int {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		n := cap(l.pend.buf)
-		if l.spare != nil {
-			n += cap(l.spare.buf)
-		}
-		return n
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		l.mu.Lock()
-		flushing := l.flushing
-		l.mu.Unlock()
-		if !flushing {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the flusher never went idle")
-		}
-	}
-	before := held()
+	waitFlushed(t, l)
+	before := passBytes(l)
 	if before <= maxIdlePassBytes {
 		t.Fatalf("the burst left %d bytes of pass buffers; the test needs more than %d", before, maxIdlePassBytes)
 	}
 	l.trimIdle(time.Now(), time.Second)
-	if held() != before {
+	if passBytes(l) != before {
 		t.Fatal("buffers dropped before the log was idle long enough")
 	}
 	l.trimIdle(time.Now().Add(2*time.Second), time.Second)
-	if after := held(); after > maxIdlePassBytes {
+	if after := passBytes(l); after > maxIdlePassBytes {
 		t.Fatalf("%d bytes of pass buffers kept after idling, want at most %d", after, maxIdlePassBytes)
 	}
+	if used := s.opts.passes.used.Load(); used != 0 {
+		t.Fatalf("budget still counts %d bytes after the buffers went", used)
+	}
 	mustAppend(t, l, batch(65, 3, 0)) // and the log goes on
+}
+
+// TestPassBuffersShareABudget: the large pass buffers logs keep between
+// passes count against one budget per store; past it a log keeps none,
+// and closing a log gives its share back.
+func TestPassBuffersShareABudget(t *testing.T) {
+	c := newClock()
+	opts := testOptions(c)
+	opts.PassBufferBudget = 1 // no room for any large buffer
+	tight := openStore(t, fs.NewMem(), opts)
+	defer tight.Close()
+	l, _ := tight.Create("t", DefaultConfig())
+	mustAppend(t, l, batch(0, 8000, 0))
+	waitFlushed(t, l)
+	if n := passBytes(l); n > maxIdlePassBytes {
+		t.Fatalf("a log kept %d bytes of pass buffers with no budget for them", n)
+	}
+
+	roomy := openStore(t, fs.NewMem(), testOptions(c))
+	defer roomy.Close()
+	var logs []*Log
+	held := 0
+	for i := range 3 {
+		l, err := roomy.Create(fmt.Sprintf("t%d", i), DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustAppend(t, l, batch(i, 8000, 0))
+		waitFlushed(t, l)
+		logs = append(logs, l)
+		held += passBytes(l)
+	}
+	if used := roomy.opts.passes.used.Load(); used != int64(held) || used <= 3*maxIdlePassBytes {
+		t.Fatalf("budget counts %d bytes; the logs hold %d in large buffers", used, held)
+	}
+	for _, l := range logs {
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if used := roomy.opts.passes.used.Load(); used != 0 {
+		t.Fatalf("budget still counts %d bytes after the logs closed", used)
+	}
 }

@@ -76,6 +76,7 @@ func (l *Log) Close() error {
 	}
 	l.quiesce()
 	l.closed = true
+	l.releasePasses()
 	l.resume()
 	l.mu.Unlock()
 	var firstErr error

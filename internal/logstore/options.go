@@ -54,6 +54,9 @@ func (p FsyncPolicy) String() string {
 	return "interval:" + p.Interval.String()
 }
 
+// DefaultPassBufferBudget is Options.PassBufferBudget when not set.
+const DefaultPassBufferBudget = 32 << 20
+
 // Options configure a Store. The zero value is usable: every field has a
 // default, applied by Open.
 type Options struct {
@@ -85,6 +88,13 @@ type Options struct {
 	// on disk is found (once per damaged range), for metrics. It must be
 	// cheap and must not block.
 	OnCorrupt func(log string)
+	// PassBufferBudget bounds the memory all logs together keep, between
+	// group commits, in append buffers larger than 64 KiB (default
+	// 32 MiB). Busy logs that keep their buffers append faster; past the
+	// budget a log's buffers are allocated afresh for each pass.
+	PassBufferBudget int64
+
+	passes *passBudget // the store's, shared by its logs
 }
 
 func (o *Options) setDefaults() {
@@ -106,4 +116,8 @@ func (o *Options) setDefaults() {
 	if o.NoSyncInterval == 0 {
 		o.NoSyncInterval = time.Second
 	}
+	if o.PassBufferBudget <= 0 {
+		o.PassBufferBudget = DefaultPassBufferBudget
+	}
+	o.passes = &passBudget{limit: o.PassBufferBudget}
 }

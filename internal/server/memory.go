@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/loftmq/loft/internal/amqp"
+	"github.com/loftmq/loft/internal/logstore"
 	"github.com/loftmq/loft/internal/vhost"
 )
 
@@ -38,6 +39,19 @@ func unstoredBudget(watermark int64) int64 {
 		return amqp.DefaultMaxUnstored
 	}
 	return min(amqp.DefaultMaxUnstored, watermark/8)
+}
+
+// passBufferBudget is the memory a store's logs may keep in large append
+// buffers between group commits: the watermark divided by share (32 for
+// the durable store, 64 for the transient one: 8 and 4 MiB of a 256 MiB
+// watermark), at most logstore.DefaultPassBufferBudget. Kept without a
+// bound, a flood into a
+// hundred queues held 60–75 MiB of them, past a 256 MiB watermark.
+func passBufferBudget(watermark, share int64) int64 {
+	if watermark <= 0 {
+		return logstore.DefaultPassBufferBudget
+	}
+	return min(logstore.DefaultPassBufferBudget, watermark/share)
 }
 
 // limitMemory gives the Go runtime a soft memory limit below the memory

@@ -155,7 +155,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	store, err := logstore.Open(s.fsys, filepath.Join(s.cfg.DataDir, "logs"),
 		logstore.Options{Fsync: s.cfg.Fsync, Logger: s.logger, OnSync: s.metrics.Syncs().Observe,
-			OnCorrupt: s.metrics.Corruption().Observe})
+			OnCorrupt: s.metrics.Corruption().Observe, PassBufferBudget: passBufferBudget(s.cfg.MemoryHighWatermark, 32)})
 	if err != nil {
 		return errors.Join(fmt.Errorf("server: open store: %w", err), stop())
 	}
@@ -314,6 +314,7 @@ func (s *Server) openHosts(store *logstore.Store, md *meta.Store, b *broker.Brok
 	}
 	transient, err := logstore.Open(s.fsys, dir, logstore.Options{
 		Fsync: logstore.FsyncPolicy{Mode: logstore.FsyncNever}, Logger: s.logger, CleanInterval: -1,
+		PassBufferBudget: passBufferBudget(s.cfg.MemoryHighWatermark, 64),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: open transient store: %w", err)
