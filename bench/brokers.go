@@ -23,7 +23,10 @@ type broker struct {
 	label      string // for tables: "RabbitMQ classic"
 	durability string // the settings that make its acknowledgements durable, and when it syncs
 	fsyncs     bool   // whether an acknowledgement follows an fsync covering the message
-	start      func(ctx context.Context, cfg *config, dir string) (*running, error)
+	// reference marks a yardstick rather than a competitor: it is
+	// measured and shown, but no target is judged against it.
+	reference bool
+	start     func(ctx context.Context, cfg *config, dir string) (*running, error)
 }
 
 // brokers lists every broker the harness knows, in the order of a run.
@@ -64,6 +67,16 @@ var brokers = []broker{
 		fsyncs: false,
 		start: func(ctx context.Context, cfg *config, dir string) (*running, error) {
 			return startNATS(ctx, dir)
+		},
+	},
+	{
+		name:  "amqp-null",
+		label: "AMQP null broker",
+		durability: "stores nothing: confirms each publish when its body has arrived and delivers from memory; " +
+			"the ceiling any AMQP broker can reach here through amqp091-go (bench null-amqp)",
+		reference: true,
+		start: func(ctx context.Context, cfg *config, dir string) (*running, error) {
+			return startNullAMQP(ctx, dir)
 		},
 	},
 }

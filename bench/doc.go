@@ -15,7 +15,7 @@
 //
 //	go run ./bench [flags]
 //
-//	-brokers loft,rabbitmq,rabbitmq-quorum,nats   brokers, in their order within a run
+//	-brokers loft,rabbitmq,rabbitmq-quorum,nats,amqp-null   brokers, in their order within a run
 //	-workloads all          names or groups (throughput, latency, kafka), comma-separated
 //	-runs 3                 runs of every workload on every broker; medians over them
 //	-scale 1                fraction of the default message counts and latency durations
@@ -51,6 +51,16 @@
 //   - rabbitmq-quorum: the same node, queues declared x-queue-type=quorum.
 //   - nats: `nats-server -js -sd DIR -a 127.0.0.1 -p PORT`, default
 //     settings; file-storage streams.
+//   - amqp-null: a reference, not a competitor. The harness's own binary
+//     run as `bench null-amqp -addr …`: an AMQP 0-9-1 server that speaks
+//     just what the workloads use, keeps messages in memory, confirms a
+//     publish as soon as its body has arrived and delivers from memory
+//     (round robin, honouring prefetch). It stores and syncs nothing, so
+//     what it reaches is what amqp091-go and the kernel's loopback cost on
+//     this machine: the ceiling of any AMQP broker here. No target is
+//     judged against it; it appears as a column and in a "limit" row
+//     under each throughput target (its msg/s over NATS JetStream's, and
+//     Loft's over its).
 //
 // A broker whose binary is missing is reported as skipped, which is no
 // failure. Install the others with
@@ -109,6 +119,10 @@
 // Every workload declares fresh queues (streams, topics) and deletes them
 // after. The runs are interleaved: run 1 on every broker in -brokers order
 // (each started fresh, all its workloads, then stopped), then run 2.
+// After a broker stops and its directory is removed, the harness calls
+// sync(2), so that what it left dirty in the page cache (gigabytes from a
+// broker that syncs in the background) is written back before the next
+// broker starts, not during its fsyncs.
 //
 // # Verification
 //
@@ -133,7 +147,8 @@
 // durability, and the targets: for the throughput workloads, Loft at
 // least 2× RabbitMQ classic and at least 1× NATS JetStream while fsyncing
 // before every acknowledgement; at 5,000 msg/s, Loft's p99 below every
-// other broker's and below 1 ms. The JSON file (-out) holds the same plus
+// other broker's and below 1 ms; and, where the null broker ran, whether
+// it, storing nothing, reaches NATS JetStream at all. The JSON file (-out) holds the same plus
 // every run's values and the machine: CPUs, CPU model, memory, kernel, OS,
 // Go version, the data directory's file system, the checkout's commit and
 // the client libraries' versions.

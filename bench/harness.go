@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -39,7 +40,7 @@ func execute(ctx context.Context, cfg *config) *report {
 	}
 	for _, b := range cfg.brokers {
 		rep.Brokers = append(rep.Brokers, &brokerInfo{
-			Name: b.name, Label: b.label, Durability: b.durability, FsyncBeforeAck: b.fsyncs, Skipped: cfg.skip[b.name],
+			Name: b.name, Label: b.label, Durability: b.durability, FsyncBeforeAck: b.fsyncs, Reference: b.reference, Skipped: cfg.skip[b.name],
 		})
 	}
 	for _, w := range cfg.workloads {
@@ -85,6 +86,10 @@ func runBroker(ctx context.Context, cfg *config, rep *report, info *brokerInfo, 
 		}
 		return
 	}
+	// The last thing done: write back what the broker left dirty in the
+	// page cache, so that the next broker's fsyncs do not wait behind it
+	// (a broker that syncs in the background leaves gigabytes).
+	defer syscall.Sync()
 	defer os.RemoveAll(dir)
 	r, err := b.start(ctx, cfg, dir)
 	if errors.Is(err, errMissing) {

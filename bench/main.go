@@ -14,6 +14,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "null-amqp" {
+		os.Exit(nullAMQPMain(os.Args[2:]))
+	}
 	os.Exit(realMain(os.Args[1:]))
 }
 
@@ -21,7 +24,7 @@ func main() {
 // passed verification, 1 when one failed, 2 for bad usage.
 func realMain(args []string) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	brokerList := fs.String("brokers", "loft,rabbitmq,rabbitmq-quorum,nats", "brokers to run, in this order within each run")
+	brokerList := fs.String("brokers", "loft,rabbitmq,rabbitmq-quorum,nats,amqp-null", "brokers to run, in this order within each run")
 	workloadList := fs.String("workloads", "all", "workloads or groups (throughput, latency, kafka) to run, comma-separated")
 	runs := fs.Int("runs", 3, "times each workload runs on each broker; medians are taken over them")
 	scale := fs.Float64("scale", 1, "fraction of the default message counts (and latency durations), for quick runs")

@@ -245,7 +245,10 @@ func (r *report) brokersMarkdown(p printer) {
 			continue
 		}
 		fsync := "yes"
-		if !b.FsyncBeforeAck {
+		switch {
+		case b.Reference:
+			fsync = "n/a: a reference that stores nothing"
+		case !b.FsyncBeforeAck:
 			fsync = "**no**"
 			unsynced = append(unsynced, b.Label)
 		}

@@ -36,6 +36,7 @@ type brokerInfo struct {
 	Version        string `json:"version,omitempty"`
 	Durability     string `json:"durability"`
 	FsyncBeforeAck bool   `json:"fsync_before_ack"`
+	Reference      bool   `json:"reference,omitempty"` // a yardstick: no target is judged against it
 	Skipped        string `json:"skipped,omitempty"`
 }
 
@@ -165,11 +166,14 @@ func (r *report) targets() []target {
 	for _, name := range workloadGroups["throughput"] {
 		if w := r.workload(name); w != nil {
 			ts = append(ts, compare(w, msgsPerSec.Key, "rabbitmq", 2, true), compare(w, msgsPerSec.Key, "nats", 1, true))
+			if t, ok := r.ceiling(w); ok {
+				ts = append(ts, t)
+			}
 		}
 	}
 	if w := r.workload("latency-5000"); w != nil {
 		for _, b := range r.Brokers {
-			if b.Name != "loft" {
+			if b.Name != "loft" && !b.Reference {
 				ts = append(ts, compare(w, p99.Key, b.Name, 0, false))
 			}
 		}
@@ -182,6 +186,24 @@ func (r *report) targets() []target {
 		ts = append(ts, t)
 	}
 	return ts
+}
+
+// ceiling is the row that says whether the 1× NATS target is within reach
+// of AMQP on this machine at all: whether the null broker, which stores
+// nothing, beats NATS JetStream, and how close Loft comes to it.
+func (r *report) ceiling(w *workloadResult) (target, bool) {
+	null, nok := w.Medians["amqp-null"][msgsPerSec.Key]
+	nats, sok := w.Medians["nats"][msgsPerSec.Key]
+	if !nok || !sok {
+		return target{}, false
+	}
+	t := target{Workload: w.Name, Goal: "limit: AMQP null broker (stores nothing) msg/s ≥ 1× NATS JetStream",
+		Verdict: yesNo(null >= nats),
+		Detail:  fmt.Sprintf("%s ÷ %s = %.2f×", format(null), format(nats), null/nats)}
+	if l, ok := w.Medians["loft"][msgsPerSec.Key]; ok {
+		t.Detail += fmt.Sprintf("; Loft reaches %.2f× of the null broker", l/null)
+	}
+	return t, true
 }
 
 func yesNo(ok bool) string {
@@ -260,7 +282,10 @@ func (r *report) print(out io.Writer) {
 			fmt.Fprintf(out, "  %-16s skipped: %s\n", b.Name, b.Skipped)
 		default:
 			fsync := "fsyncs before every ack"
-			if !b.FsyncBeforeAck {
+			switch {
+			case b.Reference:
+				fsync = "reference, not a competitor"
+			case !b.FsyncBeforeAck:
 				fsync = "does NOT fsync before acking"
 			}
 			fmt.Fprintf(out, "  %-16s %s; %s: %s\n", b.Name, b.Version, fsync, b.Durability)
