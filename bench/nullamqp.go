@@ -97,7 +97,8 @@ type nullMsg struct {
 
 // nullConn is one client connection: frames are read on its own goroutine
 // and written by another from out, so that deliveries and confirms made
-// while the socket is busy leave in one write.
+// while the socket is busy leave in one write, the confirms of a channel
+// as one multiple ack (as Loft and RabbitMQ send them).
 type nullConn struct {
 	b        *nullBroker
 	nc       net.Conn
@@ -105,6 +106,7 @@ type nullConn struct {
 
 	mu       sync.Mutex
 	out      []byte
+	confirms map[uint16]uint64 // per channel, the publishes to confirm up to, with one multiple ack
 	wake     chan struct{}
 	closed   bool
 	channels map[uint16]*nullChannel
@@ -133,7 +135,8 @@ type nullChannel struct {
 
 func (b *nullBroker) serve(nc net.Conn) {
 	defer nc.Close()
-	c := &nullConn{b: b, nc: nc, frameMax: 128 << 10, wake: make(chan struct{}, 1), channels: map[uint16]*nullChannel{}}
+	c := &nullConn{b: b, nc: nc, frameMax: 128 << 10, wake: make(chan struct{}, 1),
+		confirms: map[uint16]uint64{}, channels: map[uint16]*nullChannel{}}
 	rd := bufio.NewReaderSize(nc, 64<<10)
 	hdr := make([]byte, 8)
 	if _, err := io.ReadFull(rd, hdr); err != nil {
@@ -222,6 +225,10 @@ func (c *nullConn) writeLoop(done chan struct{}) {
 			c.mu.Unlock()
 		}
 		c.mu.Lock()
+		for ch, seq := range c.confirms {
+			c.out = appendMethod(c.out, ch, &frame.BasicAck{DeliveryTag: seq, Multiple: true})
+		}
+		clear(c.confirms)
 		buf, c.out = c.out, buf[:0]
 		closed := c.closed
 		c.mu.Unlock()
@@ -300,6 +307,12 @@ func (c *nullConn) handle(f frame.Frame) error {
 		}
 		delete(c.channels, f.Channel)
 		c.b.mu.Unlock()
+		c.mu.Lock() // confirms still owed go before the close-ok
+		if seq, ok := c.confirms[f.Channel]; ok {
+			c.out = appendMethod(c.out, f.Channel, &frame.BasicAck{DeliveryTag: seq, Multiple: true})
+			delete(c.confirms, f.Channel)
+		}
+		c.mu.Unlock()
 		c.send(f.Channel, &frame.ChannelCloseOK{})
 	case *frame.ChannelCloseOK:
 	case *frame.ConfirmSelect:
@@ -414,7 +427,10 @@ func (c *nullConn) published(ch *nullChannel) {
 	c.b.mu.Unlock()
 	if ch.confirm {
 		ch.seq++
-		c.send(ch.id, &frame.BasicAck{DeliveryTag: ch.seq})
+		c.mu.Lock()
+		c.confirms[ch.id] = ch.seq
+		c.mu.Unlock()
+		c.signal()
 	}
 }
 
