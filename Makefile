@@ -20,19 +20,18 @@ build: ## build ./bin/loft with version and commit stamped in
 test: ## run every test with the race detector (what CI runs)
 	go test -race ./...
 
-# bench/ runs Loft side by side with RabbitMQ (classic and quorum queues)
-# and NATS JetStream through real clients, every workload 3 times with the
-# brokers interleaved (about half an hour here); BENCH_FLAGS adds flags,
+# bench/ runs Loft side by side with RabbitMQ (classic and quorum queues),
+# NATS JetStream and the AMQP null broker (a reference that stores
+# nothing: the ceiling of AMQP here) through real clients, every workload
+# 3 times with the brokers interleaved (about 45 minutes here); BENCH_FLAGS adds flags,
 # e.g. BENCH_FLAGS='-runs 1 -scale 0.1'. rabbitmq-server and nats-server
 # come from Debian's packages, installed when missing if we are root with
 # apt-get; otherwise the harness reports them skipped. The go-test
 # benchmarks kept here measure what bench/ does not: the log engine
-# against the disk, Kafka produce latency at a fixed load (with the Kafka
-# produce figures docs/BENCHMARKS.md quotes), and delayed messages;
-# test/amqpbench's throughput and latency ones are bench/'s
-# workloads 1, 2 and 4 and are no longer run here.
+# against the disk, and Kafka produce latency at a fixed load (with the
+# Kafka produce figures docs/BENCHMARKS.md quotes).
 BENCH_FLAGS ?=
-bench: build ## Loft vs RabbitMQ/NATS (bench/, into bench.txt and bench.json), plus the log engine, Kafka and delayed-message benchmarks
+bench: build ## Loft vs RabbitMQ/NATS (bench/, into bench.txt and bench.json), plus the log engine and Kafka latency benchmarks
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	    ! { command -v rabbitmq-server && command -v nats-server; } >/dev/null; then \
 		echo "installing rabbitmq-server and nats-server"; \
@@ -41,9 +40,8 @@ bench: build ## Loft vs RabbitMQ/NATS (bench/, into bench.txt and bench.json), p
 	go build -o bin/bench ./bench
 	bin/bench -loft bin/loft -out bench.json -doc docs/BENCHMARKS.md -chart docs/bench.png $(BENCH_FLAGS) | tee bench.txt
 	go test -run '^$$' -bench . -count 5 ./internal/logstore/ ./test/kafkabench/ | tee -a bench.txt
-	go test -run '^$$' -bench DelayedMillion -benchtime 1x -count 3 -timeout 60m ./test/amqpbench/ | tee -a bench.txt
 
-bench-smoke: ## the bench/ harness against Loft alone at a tiny scale (also part of make test)
+bench-smoke: ## the bench/ harness against Loft and the null broker at a tiny scale (also part of make test)
 	go test -race -count 1 -run TestSmoke -v ./bench/
 
 # go test -fuzz takes one target of one package at a time, so list them.

@@ -108,6 +108,15 @@
 //     one consumer: publish msg/s (to the last acknowledgement), drain
 //     msg/s (consumer start to last receipt) and the broker's peak RSS
 //     (its whole process group, /proc, every 100 ms).
+//   - delayed (Loft only): 1,000,000 messages of 1 KiB published with
+//     confirms at 20,000 msg/s to a durable x-delayed-message exchange,
+//     each with x-delay 60 s (scaled with the counts), so that all are
+//     held at once; they fire into a queue one consumer drains. Reports
+//     how late they arrive after their due time (p50, p99, max), the
+//     broker's RSS once all are held and its peak, and the publish rate;
+//     a message that arrives early fails the run. RabbitMQ's
+//     delayed-message plugin is not in Debian, and JetStream has no
+//     delays.
 //   - kafka-1, kafka-8 (Loft only): 200,000 records of 1 KiB from a
 //     franz-go producer with its defaults (acks=all, idempotent, snappy;
 //     the values are random so that compression gains nothing) to a topic

@@ -55,7 +55,7 @@ func (c *natsClient) setup(ctx context.Context, t topology) error {
 		return fmt.Errorf("create stream: %w", err)
 	}
 	// The pull batch (window) plays AMQP's prefetch; MaxAckPending keeps
-	// the server's default (test/amqpbench found 256 slowed and once
+	// the server's default (the earlier test/amqpbench found 256 slowed and once
 	// stalled nats-server 2.9.10's consumer).
 	for q := range t.queues {
 		if _, err := js.CreateOrUpdateConsumer(ctx, t.name, jetstream.ConsumerConfig{

@@ -143,6 +143,7 @@ var workloads = []workload{
 			return o, err
 		},
 	},
+	delayedWorkload(),
 	kafkaWorkload(1),
 	kafkaWorkload(8),
 }
