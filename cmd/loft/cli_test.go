@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/loftmq/loft/internal/loftproc"
+	"github.com/loftmq/loft/internal/syncbuf"
 )
 
 // cli runs `loft args...` against the broker at p with stdin, and returns
@@ -87,7 +88,7 @@ func TestClientCommands(t *testing.T) {
 
 	// --follow waits for more, and stops cleanly on Ctrl-C.
 	follow := exec.Command(loftBin, "consume", "--queue", "jobs", "--follow", "--server", "http://"+p.HTTP)
-	fout := &syncBuffer{}
+	fout := &syncbuf.Buffer{}
 	follow.Stdout = fout
 	if err := follow.Start(); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ package main
 // Every wait is bounded.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -15,10 +14,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/loftmq/loft/internal/syncbuf"
 )
 
 const (
@@ -60,26 +60,9 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 // proc is a running loft process.
 type proc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	done   chan struct{}
 	err    error // Wait's result, valid once done is closed
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // startLoft starts the binary with a clean environment: no LOFT_* variable
@@ -97,7 +80,7 @@ func startLoft(t *testing.T, env []string, args ...string) *proc {
 	// races in a served process are reported as they happen.
 	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=50")
 	cmd.Env = append(cmd.Env, env...)
-	p := &proc{cmd: cmd, stderr: new(syncBuffer), done: make(chan struct{})}
+	p := &proc{cmd: cmd, stderr: new(syncbuf.Buffer), done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = io.Discard, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,15 +1,15 @@
 package alarm
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/loftmq/loft/internal/syncbuf"
 )
 
 // fake is a pair of measurements a test moves by hand.
@@ -28,29 +28,11 @@ func (f *fake) diskFree(string) (int64, error) {
 
 func (f *fake) memoryUsed() int64 { return f.used.Load() }
 
-// syncBuffer lets the test read the log while the monitor writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // start runs a Monitor on f with a check period far longer than any test,
 // so that only m.check, called by the test, changes its state.
-func start(t *testing.T, f *fake, disk, mem int64) (*Monitor, *syncBuffer) {
+func start(t *testing.T, f *fake, disk, mem int64) (*Monitor, *syncbuf.Buffer) {
 	t.Helper()
-	var log syncBuffer
+	var log syncbuf.Buffer
 	m := Start(Config{
 		Dir:                 "/data",
 		DiskFreeLimit:       disk,

@@ -1,7 +1,6 @@
 package loftproc
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +11,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/loftmq/loft/internal/syncbuf"
 )
 
 // Build compiles cmd/loft into dir and returns the binary's path.
@@ -37,7 +37,7 @@ type Process struct {
 	AMQP  string // the AMQP listener's address
 	HTTP  string // the HTTP listener's address
 	cmd   *exec.Cmd
-	log   *syncBuffer
+	log   *syncbuf.Buffer
 
 	exited  chan struct{} // closed when the process has ended
 	waitErr error         // how it ended; read after exited is closed
@@ -68,7 +68,7 @@ var errPortTaken = errors.New("loftproc: a port was taken before loft could bind
 
 func start(tb testing.TB, bin, dataDir string, args []string) (*Process, error) {
 	ports := freePorts(tb, 3)
-	p := &Process{Kafka: ports[0], AMQP: ports[1], HTTP: ports[2], log: &syncBuffer{}, exited: make(chan struct{})}
+	p := &Process{Kafka: ports[0], AMQP: ports[1], HTTP: ports[2], log: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	all := append([]string{"serve", "--data-dir", dataDir,
 		"--kafka-addr", p.Kafka, "--amqp-addr", p.AMQP, "--http-addr", p.HTTP}, args...)
 	p.cmd = exec.Command(bin, all...)
@@ -180,24 +180,6 @@ func (p *Process) stop(tb testing.TB) {
 	if tb.Failed() {
 		tb.Logf("loft log:\n%s", p.log.String())
 	}
-}
-
-// syncBuffer collects a process's output from two writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // Main builds the binary into a temporary directory, runs the tests with

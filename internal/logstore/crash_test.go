@@ -14,12 +14,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/loftmq/loft/internal/fs"
+	"github.com/loftmq/loft/internal/syncbuf"
 )
 
 // The crash test kills a real process with SIGKILL while it appends, then
@@ -193,7 +193,7 @@ func TestCrashRecovery(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 
 	dir := filepath.Join(t.TempDir(), "data")
-	var recLog syncBuffer
+	var recLog syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&recLog, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	s, err := Open(fs.OS(), dir, crashOptions(logger))
 	if err != nil {
@@ -260,7 +260,7 @@ func crashRun(t *testing.T, dir string, round int, afterAck bool, wait time.Dura
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashRoundEnv+"="+strconv.Itoa(round))
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -315,7 +315,7 @@ func crashRun(t *testing.T, dir string, round int, afterAck bool, wait time.Dura
 	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("round %d: child ended with %v before the kill; stderr:\n%s", round, err, stderr.String())
 	}
-	if stderr.Len() > 0 {
+	if stderr.String() != "" {
 		t.Logf("round %d: child stderr:\n%s", round, stderr.String())
 	}
 	acks := make([]crashAck, 0, len(got))
@@ -591,30 +591,6 @@ func (v *crashVerifier) segmentFiles(fail func(string, ...any)) []string {
 	}
 	sort.Strings(logs)
 	return logs
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func (b *syncBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Len()
 }
 
 // TestRecoverTornSealedSegment: with FsyncNever or FsyncInterval, a power

@@ -2,42 +2,24 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/loftmq/loft/internal/syncbuf"
 )
-
-// syncBuffer is a log destination shared by the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // TestHTTPRefusalsLogged sends the HTTP listener requests that net/http
 // refuses before any handler runs, and one that declares a body over the
 // limit: each gets its status and a log line naming the client, and an
 // ordinary request gets none.
 func TestHTTPRefusalsLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	srv, err := New(testConfig(t), slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
