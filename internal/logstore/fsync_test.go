@@ -59,11 +59,30 @@ func TestFsyncPolicies(t *testing.T) {
 }
 
 func TestFsyncIntervalSyncsInTheBackground(t *testing.T) {
-	mem := fs.NewMem()
 	opts := testOptions(newClock())
 	opts.Fsync = FsyncPolicy{Mode: FsyncInterval, Interval: 5 * time.Millisecond}
+	syncedWithoutAsking(t, opts, DefaultConfig())
+}
+
+// TestNoSyncLogsAreSyncedOnATimer: under FsyncAlways, a NoSync log's
+// appends complete unsynced, and the store syncs them within
+// NoSyncInterval, so a power loss takes at most that much.
+func TestNoSyncLogsAreSyncedOnATimer(t *testing.T) {
+	opts := testOptions(newClock())
+	opts.NoSyncInterval = 5 * time.Millisecond
+	cfg := DefaultConfig()
+	cfg.NoSync = true
+	syncedWithoutAsking(t, opts, cfg)
+}
+
+// syncedWithoutAsking appends to a log of cfg in a store of opts, waits
+// for the store's background sync and checks the append survives a power
+// loss.
+func syncedWithoutAsking(t *testing.T, opts Options, cfg Config) {
+	t.Helper()
+	mem := fs.NewMem()
 	s := openStore(t, mem, opts)
-	l, _ := s.Create("t", DefaultConfig())
+	l, _ := s.Create("t", cfg)
 	b := batch(0, 3, 0)
 	mustAppend(t, l, b)
 	waitSynced(t, l)
@@ -71,27 +90,6 @@ func TestFsyncIntervalSyncsInTheBackground(t *testing.T) {
 	s = openStore(t, mem, testOptions(newClock()))
 	defer s.Close()
 	l, _ = s.Log("t")
-	checkLog(t, l, [][]byte{b})
-}
-
-// TestNoSyncLogsAreSyncedOnATimer: under FsyncAlways, a NoSync log's
-// appends complete unsynced, and the store syncs them within
-// NoSyncInterval, so a power loss takes at most that much.
-func TestNoSyncLogsAreSyncedOnATimer(t *testing.T) {
-	mem := fs.NewMem()
-	opts := testOptions(newClock())
-	opts.NoSyncInterval = 5 * time.Millisecond
-	s := openStore(t, mem, opts)
-	cfg := DefaultConfig()
-	cfg.NoSync = true
-	l, _ := s.Create("acks", cfg)
-	b := batch(0, 3, 0)
-	mustAppend(t, l, b)
-	waitSynced(t, l)
-	mem.Crash()
-	s = openStore(t, mem, testOptions(newClock()))
-	defer s.Close()
-	l, _ = s.Log("acks")
 	checkLog(t, l, [][]byte{b})
 }
 
