@@ -20,32 +20,41 @@ type QueueStats struct {
 // totaller is what a queue.Sub has that keeps Totals: a Queue or Levels.
 type totaller interface{ Totals() queue.Totals }
 
-// QueueStats returns the stats of every queue of every vhost, sorted by
-// vhost and name. Locks are held only to copy the maps; the counts are
-// read from each queue afterwards.
-func (h *Hosts) QueueStats() []QueueStats {
-	type named struct {
-		vhost, name string
-		sub         queue.Sub
-	}
+// openQueue is a queue with a running queue.Sub, and its vhost's name.
+type openQueue struct {
+	vhost, name string
+	sub         queue.Sub
+}
+
+// openQueues lists every queue of every vhost that has a queue.Sub. Each
+// lock is held only while its map is copied, so that what is then done
+// with the queues (counting, releasing caches) takes their own locks alone.
+func (h *Hosts) openQueues() []openQueue {
 	h.mu.Lock()
 	vs := make([]*Vhost, 0, len(h.vhosts))
 	for _, v := range h.vhosts {
 		vs = append(vs, v)
 	}
 	h.mu.Unlock()
-	var subs []named
+	var qs []openQueue
 	for _, v := range vs {
 		v.mu.RLock()
 		for _, q := range v.queues {
 			if q.q != nil {
-				subs = append(subs, named{v.name, q.Name, q.q})
+				qs = append(qs, openQueue{v.name, q.Name, q.q})
 			}
 		}
 		v.mu.RUnlock()
 	}
-	out := make([]QueueStats, 0, len(subs))
-	for _, s := range subs {
+	return qs
+}
+
+// QueueStats returns the stats of every queue of every vhost, sorted by
+// vhost and name, read from each queue after the locks are let go.
+func (h *Hosts) QueueStats() []QueueStats {
+	open := h.openQueues()
+	out := make([]QueueStats, 0, len(open))
+	for _, s := range open {
 		qs := QueueStats{Vhost: s.vhost, Name: s.name}
 		qs.Ready, qs.Unacked, qs.Consumers = s.sub.Counts()
 		if t, ok := s.sub.(totaller); ok {
@@ -66,23 +75,9 @@ type releaser interface{ ReleaseCache() }
 // ReleaseCaches makes every queue give back the memory of the messages it
 // caches that the log can serve again, for when memory is short.
 func (h *Hosts) ReleaseCaches() {
-	h.mu.Lock()
-	vs := make([]*Vhost, 0, len(h.vhosts))
-	for _, v := range h.vhosts {
-		vs = append(vs, v)
-	}
-	h.mu.Unlock()
-	var subs []releaser
-	for _, v := range vs {
-		v.mu.RLock()
-		for _, q := range v.queues {
-			if r, ok := q.q.(releaser); ok {
-				subs = append(subs, r)
-			}
+	for _, q := range h.openQueues() {
+		if r, ok := q.sub.(releaser); ok {
+			r.ReleaseCache()
 		}
-		v.mu.RUnlock()
-	}
-	for _, r := range subs {
-		r.ReleaseCache()
 	}
 }
