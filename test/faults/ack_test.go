@@ -69,16 +69,7 @@ func TestSettledAckSurvivesSIGKILL(t *testing.T) {
 			p.Kill()
 
 			p = loftproc.Start(t, loftBin, dir)
-			conn2, err := dialAMQP(p.AMQP)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn2.Close()
-			ch2, err := conn2.Channel()
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, ok, err := ch2.Get("settle", true)
+			d, ok, err := amqpChannel(t, p.AMQP).Get("settle", true)
 			if err != nil || !ok {
 				t.Fatalf("get after the restart: %v %v", ok, err)
 			}

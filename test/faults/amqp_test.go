@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -23,6 +24,22 @@ func dialAMQP(addr string) (*amqp.Connection, error) {
 		Dial:      amqp.DefaultDial(5 * time.Second),
 		Heartbeat: 10 * time.Second,
 	})
+}
+
+// amqpChannel opens a channel on a new connection to addr, closed when
+// the test ends.
+func amqpChannel(t *testing.T, addr string) *amqp.Channel {
+	t.Helper()
+	conn, err := dialAMQP(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
 }
 
 // declareQueues declares the durable queues on a channel of conn.
