@@ -40,19 +40,7 @@ var (
 
 var abuses = []abuse{
 	{"garbage instead of the header", []string{"unsupported protocol header"}, func(c *rawConn) error {
-		if err := c.write(garbage(1, 4096)); err != nil {
-			return err
-		}
-		got, err := c.expectClosed()
-		if err != nil {
-			return err
-		}
-		// The broker answers a bad header with its own; a reset for the
-		// unread rest of the garbage may cut that short.
-		if !strings.HasPrefix(amqpHeader, string(got)) {
-			return fmt.Errorf("broker sent %q, want (a prefix of) the protocol header %q", got, amqpHeader)
-		}
-		return nil
+		return headerAnswered(c, garbage(1, 4096))
 	}},
 	wrongHeader("AMQP 1.0 header", "AMQP\x00\x01\x00\x00"),
 	wrongHeader("AMQP 0-10 header", "AMQP\x01\x01\x00\x0a"),
@@ -154,6 +142,23 @@ func runRaw(addr string, f func(*rawConn) error) (local string, err error) {
 
 // wrongHeader sends a header for another protocol: the broker must answer
 // with the header it speaks and close (AMQP 0-9-1, section 4.2.2).
+// headerAnswered sends bytes that are not a protocol header and expects
+// the broker's own header back, then the close. A reset for the unread
+// rest of a long garbage may cut the answer short, so a prefix will do.
+func headerAnswered(c *rawConn, garbage []byte) error {
+	if err := c.write(garbage); err != nil {
+		return err
+	}
+	got, err := c.expectClosed()
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(amqpHeader, string(got)) {
+		return fmt.Errorf("broker sent %q, want (a prefix of) the protocol header %q", got, amqpHeader)
+	}
+	return nil
+}
+
 func wrongHeader(name, header string) abuse {
 	return abuse{"wrong header: " + name, []string{"unsupported protocol header"}, func(c *rawConn) error {
 		if err := c.write([]byte(header)); err != nil {
