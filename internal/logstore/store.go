@@ -184,34 +184,16 @@ func (s *Store) Close() error {
 // would otherwise wait for one read after another. On error, the logs
 // opened so far are in s.logs for the caller to close.
 func (s *Store) openLogs(names []string) error {
-	var (
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	work := make(chan string)
-	for range min(openWorkers, len(names)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for name := range work {
-				l, err := openLog(s.fsys, s.files, path.Join(s.dir, name), name, s.opts.Defaults, false, &s.opts)
-				s.mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				if err == nil {
-					s.logs[name] = l
-				}
-				s.mu.Unlock()
-			}
-		}()
-	}
-	for _, name := range names {
-		work <- name
-	}
-	close(work)
-	wg.Wait()
-	return firstErr
+	return parallel(names, openWorkers, func(name string) error {
+		l, err := openLog(s.fsys, s.files, path.Join(s.dir, name), name, s.opts.Defaults, false, &s.opts)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.logs[name] = l
+		s.mu.Unlock()
+		return nil
+	})
 }
 
 // openWorkers bounds the logs opened at once.
@@ -228,18 +210,24 @@ func (s *Store) closeLogs() error {
 	// fsyncs each. Done a few dozen at a time, they share the file
 	// system's journal commits, so that a store of ten thousand logs
 	// closes in seconds rather than minutes.
+	return parallel(logs, closeWorkers, (*Log).Close)
+}
+
+// parallel calls fn on every item, at most workers at a time, and returns
+// the first error; an error does not stop the other calls.
+func parallel[T any](items []T, workers int, fn func(T) error) error {
 	var (
 		mu       sync.Mutex
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	work := make(chan *Log)
-	for range min(closeWorkers, len(logs)) {
+	work := make(chan T)
+	for range min(workers, len(items)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for l := range work {
-				if err := l.Close(); err != nil {
+			for it := range work {
+				if err := fn(it); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
@@ -249,8 +237,8 @@ func (s *Store) closeLogs() error {
 			}
 		}()
 	}
-	for _, l := range logs {
-		work <- l
+	for _, it := range items {
+		work <- it
 	}
 	close(work)
 	wg.Wait()
