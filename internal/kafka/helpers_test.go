@@ -1,13 +1,11 @@
 package kafka
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/loftmq/loft/internal/group"
 	"github.com/loftmq/loft/internal/logstore"
 	"github.com/loftmq/loft/internal/meta"
+	"github.com/loftmq/loft/internal/syncbuf"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -190,22 +189,7 @@ func testCtx(t testing.TB) context.Context {
 }
 
 // logBuffer collects log output for assertions; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 // waitLog waits until a log line contains every one of parts.
 func (b *logBuffer) waitLog(t testing.TB, parts ...string) {
